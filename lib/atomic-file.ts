@@ -1,0 +1,203 @@
+// AtomicFile: an O_DIRECT file handle in the shape of fs/promises' FileHandle,
+// whose writeAtomic() is one pwritev2(RWF_ATOMIC) that untorn has checked first.
+import { binding } from './binding';
+import { toAtomicWriteInfo } from './capabilities';
+import { check, closedError, fsError } from './errors';
+import type { AtomicWriteInfo } from './info';
+import {
+  checkAtomicWrite, checkDirectIo, parseMode, parseOpenFlags, validatePath, validatePosition, validateView,
+  validateWriteOptions, type IoKind,
+} from './validate';
+
+export interface WriteOptions {
+  /** RWF_DSYNC: the write is durable when it returns, as if followed by fdatasync. */
+  dsync?: boolean;
+}
+
+const CONSTRUCT = Symbol('AtomicFile');
+
+// A handle dropped without close() would leak its descriptor; close it for
+// the user, as Node does for a FileHandle, and say so.
+const unclosed = new FinalizationRegistry<{ fd: number; path: string }>(({ fd, path }) => {
+  binding.closeSync(fd);
+  process.emitWarning(`untorn: closed file descriptor ${fd} (${path}) of an AtomicFile that was not closed`);
+});
+
+export class AtomicFile {
+  readonly path: string;
+  /** statx of the open file, taken at open. */
+  readonly info: AtomicWriteInfo;
+  #fd: number;
+  #closed = false;
+  #closing: Promise<void> | undefined;
+  #inFlight = 0;
+  #idle: (() => void) | undefined;
+
+  /** @internal Use open() or openSync(). */
+  constructor(token: symbol, fd: number, path: string, info: AtomicWriteInfo) {
+    if (token !== CONSTRUCT) throw new TypeError('AtomicFile is not constructible: use open() or openSync()');
+    this.#fd = fd;
+    this.path = path;
+    this.info = info;
+    unclosed.register(this, { fd, path }, this);
+  }
+
+  /** The descriptor, or -1 once the file is closed. */
+  get fd(): number {
+    return this.#closed ? -1 : this.#fd;
+  }
+
+  async writeAtomic(buffer: ArrayBufferView, position: number, options?: WriteOptions): Promise<number> {
+    const rwflags = this.#checkAtomic(buffer, position, options);
+    return this.#track('pwritev2', binding.pwritev2(this.#fd, buffer, position, rwflags));
+  }
+
+  writeAtomicSync(buffer: ArrayBufferView, position: number, options?: WriteOptions): number {
+    const rwflags = this.#checkAtomic(buffer, position, options);
+    return check(binding.pwritev2Sync(this.#fd, buffer, position, rwflags), 'pwritev2', this.path);
+  }
+
+  /** A plain O_DIRECT write: no RWF_ATOMIC, so it may tear. */
+  async write(buffer: ArrayBufferView, position: number, options?: WriteOptions): Promise<number> {
+    const rwflags = this.#checkDirect('write', buffer, position, options);
+    return this.#track('pwritev2', binding.pwritev2(this.#fd, buffer, position, rwflags));
+  }
+
+  writeSync(buffer: ArrayBufferView, position: number, options?: WriteOptions): number {
+    const rwflags = this.#checkDirect('write', buffer, position, options);
+    return check(binding.pwritev2Sync(this.#fd, buffer, position, rwflags), 'pwritev2', this.path);
+  }
+
+  /** Reads into the whole view; resolves to the bytes read (0 at end of file). */
+  async read(buffer: ArrayBufferView, position: number): Promise<number> {
+    this.#checkDirect('read', buffer, position, undefined);
+    return this.#track('preadv2', binding.preadv2(this.#fd, buffer, position));
+  }
+
+  readSync(buffer: ArrayBufferView, position: number): number {
+    this.#checkDirect('read', buffer, position, undefined);
+    return check(binding.preadv2Sync(this.#fd, buffer, position), 'preadv2', this.path);
+  }
+
+  async datasync(): Promise<void> {
+    this.#assertOpen();
+    await this.#track('fdatasync', binding.fdatasync(this.#fd));
+  }
+
+  datasyncSync(): void {
+    this.#assertOpen();
+    check(binding.fdatasyncSync(this.#fd), 'fdatasync', this.path);
+  }
+
+  async sync(): Promise<void> {
+    this.#assertOpen();
+    await this.#track('fsync', binding.fsync(this.#fd));
+  }
+
+  syncSync(): void {
+    this.#assertOpen();
+    check(binding.fsyncSync(this.#fd), 'fsync', this.path);
+  }
+
+  /**
+   * Closes the file once the operations in flight have ended (a descriptor
+   * closed under them could be reused by another open and written by mistake).
+   * New operations fail with EBADF at once. Closing twice is harmless.
+   */
+  close(): Promise<void> {
+    if (this.#closing === undefined) {
+      this.#markClosed();
+      this.#closing = this.#drained().then(async () => {
+        check(await binding.close(this.#fd), 'close', this.path);
+      });
+    }
+    return this.#closing;
+  }
+
+  /** As close(); with operations in flight, the descriptor is closed when the last one ends. */
+  closeSync(): void {
+    if (this.#closing !== undefined) return;
+    this.#markClosed();
+    if (this.#inFlight === 0) {
+      this.#closing = Promise.resolve();
+      check(binding.closeSync(this.#fd), 'close', this.path);
+    } else {
+      // Nobody is left to hear of a failure of this deferred close.
+      this.#closing = this.#drained().then(() => void binding.closeSync(this.#fd));
+    }
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #markClosed(): void {
+    this.#closed = true;
+    unclosed.unregister(this);
+  }
+
+  #drained(): Promise<void> {
+    return this.#inFlight === 0 ? Promise.resolve() : new Promise((resolve) => (this.#idle = resolve));
+  }
+
+  async #track(syscall: string, operation: Promise<number>): Promise<number> {
+    this.#inFlight++;
+    try {
+      return check(await operation, syscall, this.path);
+    } finally {
+      if (--this.#inFlight === 0) this.#idle?.();
+    }
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw closedError(this.path);
+  }
+
+  /** Every rule of a writeAtomic, before any syscall; returns the pwritev2 flags. */
+  #checkAtomic(buffer: unknown, position: unknown, options: unknown): number {
+    this.#assertOpen();
+    validateView(buffer);
+    validatePosition(position);
+    const dsync = validateWriteOptions(options);
+    checkAtomicWrite(this.info, buffer.byteLength, position, binding.bufferAddress(buffer), this.path);
+    return binding.RWF_ATOMIC | (dsync ? binding.RWF_DSYNC : 0);
+  }
+
+  /** The rules of a plain O_DIRECT write or read; returns the pwritev2 flags. */
+  #checkDirect(kind: IoKind, buffer: unknown, position: unknown, options: unknown): number {
+    this.#assertOpen();
+    validateView(buffer);
+    validatePosition(position);
+    const dsync = validateWriteOptions(options);
+    checkDirectIo(this.info, kind, buffer.byteLength, position, binding.bufferAddress(buffer), this.path);
+    return dsync ? binding.RWF_DSYNC : 0;
+  }
+}
+
+function checkOpenArgs(path: unknown, flags: unknown, mode: unknown): [number, number] {
+  validatePath(path);
+  return [parseOpenFlags(flags), parseMode(mode)];
+}
+
+/** Opens `path` with O_DIRECT added to `flags` (default 'r+'). */
+export async function open(path: string, flags?: string | number, mode?: number | string): Promise<AtomicFile> {
+  const [oflags, omode] = checkOpenArgs(path, flags, mode);
+  const fd = check(await binding.open(path, oflags, omode), 'open', path);
+  const st = await binding.statx(fd);
+  if (typeof st === 'number') {
+    binding.closeSync(fd);
+    throw fsError(st, 'statx', path);
+  }
+  return new AtomicFile(CONSTRUCT, fd, path, toAtomicWriteInfo(st));
+}
+
+export function openSync(path: string, flags?: string | number, mode?: number | string): AtomicFile {
+  const [oflags, omode] = checkOpenArgs(path, flags, mode);
+  const fd = check(binding.openSync(path, oflags, omode), 'open', path);
+  const st = binding.statxSync(fd);
+  if (typeof st === 'number') {
+    binding.closeSync(fd);
+    throw fsError(st, 'statx', path);
+  }
+  return new AtomicFile(CONSTRUCT, fd, path, toAtomicWriteInfo(st));
+}

@@ -1,0 +1,103 @@
+// What the kernel says a file can write atomically: statx of the file, and
+// the sysfs limits of the block device under it.
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { binding, type RawStat } from './binding';
+import { fsError } from './errors';
+import type { AtomicWriteInfo } from './info';
+import { validateTarget } from './validate';
+
+const STATX_DIOALIGN = 0x2000;
+const S_IFMT = 0o170000;
+const S_IFBLK = 0o060000;
+
+/** The public view of a raw statx: unsupported means zero limits, unknown alignment means 0. */
+export function toAtomicWriteInfo(st: RawStat): AtomicWriteInfo {
+  const supported =
+    (st.mask & binding.STATX_WRITE_ATOMIC) !== 0 &&
+    (st.attributes & binding.STATX_ATTR_WRITE_ATOMIC) !== 0 &&
+    st.unitMin > 0;
+  const dioKnown = (st.mask & STATX_DIOALIGN) !== 0;
+  return Object.freeze({
+    supported,
+    unitMin: supported ? st.unitMin : 0,
+    unitMax: supported ? st.unitMax : 0,
+    unitMaxOpt: supported ? st.unitMaxOpt : 0,
+    segmentsMax: supported ? st.segmentsMax : 0,
+    dioMemAlign: dioKnown ? st.dioMemAlign : 0,
+    dioOffsetAlign: dioKnown ? st.dioOffsetAlign : 0,
+    blockSize: st.blksize,
+  });
+}
+
+function statResult(result: RawStat | number, target: string | number): RawStat {
+  if (typeof result === 'number') throw fsError(result, 'statx', typeof target === 'string' ? target : undefined);
+  return result;
+}
+
+export async function rawStat(target: string | number): Promise<RawStat> {
+  validateTarget(target);
+  return statResult(await binding.statx(target), target);
+}
+
+export function rawStatSync(target: string | number): RawStat {
+  validateTarget(target);
+  return statResult(binding.statxSync(target), target);
+}
+
+/** statx(STATX_WRITE_ATOMIC) of a path or an open file descriptor. */
+export async function statAtomic(target: string | number): Promise<AtomicWriteInfo> {
+  return toAtomicWriteInfo(await rawStat(target));
+}
+
+export function statAtomicSync(target: string | number): AtomicWriteInfo {
+  return toAtomicWriteInfo(rawStatSync(target));
+}
+
+/** A block device's atomic-write limits from sysfs, in bytes (0 = unsupported). */
+export interface BlockDeviceLimits {
+  /** The kernel's name for the whole disk, e.g. "nvme0n1" (never the partition). */
+  device: string;
+  unitMinBytes: number;
+  unitMaxBytes: number;
+  maxBytes: number;
+  boundaryBytes: number;
+}
+
+async function readSysfsNumber(file: string): Promise<number> {
+  try {
+    return Number((await fsp.readFile(file, 'utf8')).trim());
+  } catch (err) {
+    // Kernels before 6.11 have no atomic_write_* files: no atomic support.
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    throw err;
+  }
+}
+
+/**
+ * The limits of the block device that holds `target` (or that `target` is).
+ * null where there is none: tmpfs, overlay, btrfs's anonymous devices.
+ */
+export async function blockDeviceLimits(target: string | number): Promise<BlockDeviceLimits | null> {
+  const st = await rawStat(target);
+  const isBlockDevice = (st.mode & S_IFMT) === S_IFBLK;
+  const major = isBlockDevice ? st.rdevMajor : st.devMajor;
+  const minor = isBlockDevice ? st.rdevMinor : st.devMinor;
+  if (major === 0) return null; // anonymous device numbers belong to no block device
+  let dir: string;
+  try {
+    dir = await fsp.realpath(`/sys/dev/block/${major}:${minor}`);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+  // A partition has no queue/ of its own: the limits are its disk's.
+  const isPartition = await fsp.access(path.join(dir, 'partition')).then(() => true, () => false);
+  const disk = isPartition ? path.dirname(dir) : dir;
+  const limit = (name: string) => readSysfsNumber(path.join(disk, 'queue', `atomic_write_${name}_bytes`));
+  const [unitMinBytes, unitMaxBytes, maxBytes, boundaryBytes] = await Promise.all(
+    ['unit_min', 'unit_max', 'max', 'boundary'].map(limit),
+  );
+  return { device: path.basename(disk), unitMinBytes, unitMaxBytes, maxBytes, boundaryBytes };
+}
+

@@ -1,0 +1,7 @@
+// untorn: atomic (untorn) page writes on Linux through statx(STATX_WRITE_ATOMIC)
+// and pwritev2(RWF_ATOMIC). See API.md for the contract.
+export { statAtomic, statAtomicSync, blockDeviceLimits, type BlockDeviceLimits } from './capabilities';
+export type { AtomicWriteInfo } from './info';
+export { allocAligned } from './buffers';
+export { open, openSync, AtomicFile, type WriteOptions } from './atomic-file';
+export { AtomicWriteError, type AtomicWriteErrorCode, type SystemError } from './errors';

@@ -1,0 +1,15 @@
+/** What statx says a file can write atomically (API.md, "Capabilities"). */
+export interface AtomicWriteInfo {
+  /** STATX_ATTR_WRITE_ATOMIC is set and the kernel gave a non-zero unit_min. */
+  supported: boolean;
+  unitMin: number;
+  unitMax: number;
+  /** 0 where the kernel knows no hardware-optimised limit (or predates 6.16). */
+  unitMaxOpt: number;
+  segmentsMax: number;
+  /** 0 = the filesystem did not say. */
+  dioMemAlign: number;
+  /** 0 = the filesystem did not say. */
+  dioOffsetAlign: number;
+  blockSize: number;
+}

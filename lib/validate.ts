@@ -1,0 +1,154 @@
+// Every rule untorn enforces before a system call, in one place. These are
+// pure functions of their arguments: they throw the typed error or return.
+import { constants } from 'node:fs';
+import { AtomicWriteError, invalidArgType, invalidArgValue, outOfRange } from './errors';
+import type { AtomicWriteInfo } from './info';
+
+const MAX_POSITION = Number.MAX_SAFE_INTEGER;
+const MAX_FD = 2 ** 31 - 1;
+export const MAX_ALIGNMENT = 1024 * 1024;
+
+export function isPowerOfTwo(n: number): boolean {
+  // Bitwise tricks stop at 2^31; rounding the logarithm and checking back does not.
+  return Number.isSafeInteger(n) && n > 0 && 2 ** Math.round(Math.log2(n)) === n;
+}
+
+export function validateView(value: unknown, name = 'buffer'): asserts value is ArrayBufferView {
+  if (!ArrayBuffer.isView(value)) throw invalidArgType(name, 'an instance of Buffer, TypedArray, or DataView', value);
+}
+
+export function validatePosition(value: unknown): asserts value is number {
+  if (typeof value !== 'number') throw invalidArgType('position', 'of type number', value);
+  if (!Number.isInteger(value) || value < 0 || value > MAX_POSITION) {
+    throw outOfRange('position', `an integer >= 0 && <= ${MAX_POSITION}`, value);
+  }
+}
+
+/** `{ dsync?: boolean }` or undefined; returns whether RWF_DSYNC is asked for. */
+export function validateWriteOptions(options: unknown): boolean {
+  if (options === undefined) return false;
+  if (options === null || typeof options !== 'object') throw invalidArgType('options', 'of type object', options);
+  const { dsync } = options as { dsync?: unknown };
+  if (dsync !== undefined && typeof dsync !== 'boolean') throw invalidArgType('options.dsync', 'of type boolean', dsync);
+  return dsync === true;
+}
+
+export function validatePath(value: unknown, name = 'path'): asserts value is string {
+  if (typeof value !== 'string') throw invalidArgType(name, 'of type string', value);
+  // The kernel would read only up to the NUL: another file than the one named.
+  if (value.includes('\u0000')) throw invalidArgValue(name, value, 'must be a string without null bytes');
+}
+
+/** A path, or an open file descriptor. */
+export function validateTarget(value: unknown): asserts value is string | number {
+  if (typeof value === 'number') {
+    if (!Number.isInteger(value) || value < 0 || value > MAX_FD) throw outOfRange('fd', `an integer >= 0 && <= ${MAX_FD}`, value);
+    return;
+  }
+  if (typeof value !== 'string') throw invalidArgType('target', 'of type string (a path) or number (a file descriptor)', value);
+  validatePath(value, 'target');
+}
+
+const { O_RDONLY, O_RDWR, O_WRONLY, O_CREAT, O_TRUNC, O_EXCL, O_SYNC, O_APPEND } = constants;
+
+const OPEN_FLAGS: Record<string, number> = {
+  r: O_RDONLY,
+  'r+': O_RDWR,
+  'rs+': O_RDWR | O_SYNC,
+  'sr+': O_RDWR | O_SYNC,
+  w: O_TRUNC | O_CREAT | O_WRONLY,
+  wx: O_TRUNC | O_CREAT | O_WRONLY | O_EXCL,
+  xw: O_TRUNC | O_CREAT | O_WRONLY | O_EXCL,
+  'w+': O_TRUNC | O_CREAT | O_RDWR,
+  'wx+': O_TRUNC | O_CREAT | O_RDWR | O_EXCL,
+  'xw+': O_TRUNC | O_CREAT | O_RDWR | O_EXCL,
+};
+
+const APPEND_REFUSAL = 'is an append mode, which untorn refuses: an appended position cannot be checked for natural alignment';
+
+/** Node's flag strings or a number of fs.constants; O_DIRECT is added later, by the native open. */
+export function parseOpenFlags(flags: unknown): number {
+  if (flags === undefined) return O_RDWR;
+  if (typeof flags === 'string') {
+    if (/^(a|ax|xa|as|sa)\+?$/.test(flags)) throw invalidArgValue('flags', flags, APPEND_REFUSAL);
+    const value = OPEN_FLAGS[flags];
+    if (value === undefined) throw invalidArgValue('flags', flags, 'is invalid');
+    return value;
+  }
+  if (typeof flags !== 'number') throw invalidArgType('flags', 'of type string or number', flags);
+  if (!Number.isInteger(flags) || flags < 0 || flags > MAX_FD) throw outOfRange('flags', `an integer >= 0 && <= ${MAX_FD}`, flags);
+  if (flags & O_APPEND) throw invalidArgValue('flags', flags, `includes O_APPEND, which ${APPEND_REFUSAL.slice(3)}`);
+  return flags;
+}
+
+/** A file mode as a number or an octal string, as fs.open takes it. */
+export function parseMode(mode: unknown): number {
+  if (mode === undefined) return 0o666;
+  if (typeof mode === 'string') {
+    if (!/^[0-7]+$/.test(mode)) throw invalidArgValue('mode', mode, 'must be a 32-bit unsigned integer or an octal string');
+    mode = parseInt(mode, 8);
+  }
+  if (typeof mode !== 'number') throw invalidArgType('mode', 'of type number', mode);
+  if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) throw outOfRange('mode', 'an integer >= 0 && <= 4095 (0o7777)', mode);
+  return mode;
+}
+
+export function validateAllocation(size: unknown, alignment: unknown, maxLength: number): void {
+  if (typeof size !== 'number') throw invalidArgType('size', 'of type number', size);
+  if (!Number.isSafeInteger(size) || size < 1) throw outOfRange('size', 'a positive safe integer', size);
+  if (typeof alignment !== 'number') throw invalidArgType('alignment', 'of type number', alignment);
+  if (!isPowerOfTwo(alignment) || alignment > MAX_ALIGNMENT) {
+    throw outOfRange('alignment', `a power of two >= 1 && <= ${MAX_ALIGNMENT}`, alignment);
+  }
+  if (size > maxLength - alignment + 1) throw outOfRange('size', `<= ${maxLength - alignment + 1} with alignment ${alignment}`, size);
+}
+
+/** What a rule names in its message: "atomic write", "write" or "read". */
+export type IoKind = 'atomic write' | 'write' | 'read';
+
+// The position is named only where the rule looks at it.
+function subject(kind: IoKind, length: number, position: number | undefined, path: string): string {
+  const at = position === undefined ? '' : ` at position ${position}`;
+  return `${kind} of ${length} bytes${at} ${kind === 'read' ? 'from' : 'to'} ${path}`;
+}
+
+function refuse(code: AtomicWriteError['code'], rule: string, info: AtomicWriteInfo, kind: IoKind,
+  length: number, position: number, path: string, address?: number, named = true): AtomicWriteError {
+  return new AtomicWriteError(code, `${subject(kind, length, named ? position : undefined, path)}: ${rule}`, {
+    path, length, position, address,
+    unitMin: info.unitMin, unitMax: info.unitMax, dioMemAlign: info.dioMemAlign, dioOffsetAlign: info.dioOffsetAlign,
+  });
+}
+
+/** O_DIRECT's rules, where the filesystem told them (0 = it did not). */
+export function checkDirectIo(info: AtomicWriteInfo, kind: IoKind, length: number, position: number,
+  address: number, path: string): void {
+  const { dioMemAlign: mem, dioOffsetAlign: off } = info;
+  const fail = (rule: string, addr?: number) =>
+    refuse('ERR_DIRECT_IO_ALIGNMENT', rule, info, kind, length, position, path, addr);
+  if (mem > 0 && address % mem !== 0) {
+    throw fail(`buffer address 0x${address.toString(16)} must be a multiple of dioMemAlign ${mem} (allocAligned() gives such buffers)`, address);
+  }
+  if (off > 0 && length % off !== 0) throw fail(`length must be a multiple of dioOffsetAlign ${off}`);
+  if (off > 0 && position % off !== 0) throw fail(`position must be a multiple of dioOffsetAlign ${off}`);
+}
+
+/** The kernel's RWF_ATOMIC rules, in the order the issue fixes, then O_DIRECT's. */
+export function checkAtomicWrite(info: AtomicWriteInfo, length: number, position: number, address: number,
+  path: string): void {
+  const kind = 'atomic write';
+  if (!info.supported) {
+    throw refuse('ERR_ATOMIC_UNSUPPORTED',
+      'the file cannot be written atomically here (statx reports no STATX_ATTR_WRITE_ATOMIC for it)',
+      info, kind, length, position, path, undefined, false);
+  }
+  if (!isPowerOfTwo(length) || length < info.unitMin || length > info.unitMax) {
+    throw refuse('ERR_ATOMIC_LENGTH', `length must be a power of two between ${info.unitMin} and ${info.unitMax}`,
+      info, kind, length, position, path, undefined, false);
+  }
+  if (position % length !== 0) {
+    throw refuse('ERR_ATOMIC_ALIGNMENT', `position must be a multiple of the length (${length})`,
+      info, kind, length, position, path);
+  }
+  checkDirectIo(info, kind, length, position, address, path);
+}
