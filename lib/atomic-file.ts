@@ -1,6 +1,6 @@
 // AtomicFile: an O_DIRECT file handle in the shape of fs/promises' FileHandle,
 // whose writeAtomic() is one pwritev2(RWF_ATOMIC) that untorn has checked first.
-import { binding } from './binding';
+import { binding, type RawStat } from './binding';
 import { toAtomicWriteInfo } from './capabilities';
 import { check, closedError, fsError } from './errors';
 import type { AtomicWriteInfo } from './info';
@@ -179,11 +179,8 @@ function checkOpenArgs(path: unknown, flags: unknown, mode: unknown): [number, n
   return [parseOpenFlags(flags), parseMode(mode)];
 }
 
-/** Opens `path` with O_DIRECT added to `flags` (default 'r+'). */
-export async function open(path: string, flags?: string | number, mode?: number | string): Promise<AtomicFile> {
-  const [oflags, omode] = checkOpenArgs(path, flags, mode);
-  const fd = check(await binding.open(path, oflags, omode), 'open', path);
-  const st = await binding.statx(fd);
+/** The handle for a freshly opened fd, given its statx; a failed statx closes the fd. */
+function handleFor(fd: number, path: string, st: RawStat | number): AtomicFile {
   if (typeof st === 'number') {
     binding.closeSync(fd);
     throw fsError(st, 'statx', path);
@@ -191,13 +188,15 @@ export async function open(path: string, flags?: string | number, mode?: number 
   return new AtomicFile(CONSTRUCT, fd, path, toAtomicWriteInfo(st));
 }
 
+/** Opens `path` with O_DIRECT added to `flags` (default 'r+'). */
+export async function open(path: string, flags?: string | number, mode?: number | string): Promise<AtomicFile> {
+  const [oflags, omode] = checkOpenArgs(path, flags, mode);
+  const fd = check(await binding.open(path, oflags, omode), 'open', path);
+  return handleFor(fd, path, await binding.statx(fd));
+}
+
 export function openSync(path: string, flags?: string | number, mode?: number | string): AtomicFile {
   const [oflags, omode] = checkOpenArgs(path, flags, mode);
   const fd = check(binding.openSync(path, oflags, omode), 'open', path);
-  const st = binding.statxSync(fd);
-  if (typeof st === 'number') {
-    binding.closeSync(fd);
-    throw fsError(st, 'statx', path);
-  }
-  return new AtomicFile(CONSTRUCT, fd, path, toAtomicWriteInfo(st));
+  return handleFor(fd, path, binding.statxSync(fd));
 }
