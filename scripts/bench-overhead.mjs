@@ -1,15 +1,26 @@
 #!/usr/bin/env node
 // bench-overhead: what untorn costs on top of the system call it wraps.
 //
-//   node scripts/bench-overhead.mjs [--rounds N] [--seconds S] [--depth N] [--pages P] [--json]
+//   node scripts/bench-overhead.mjs [--rounds N] [--seconds S] [--depth N] [--pages P] [--layers] [--json]
+//
+//   --rounds N   measured rounds (default 5); each runs every cell once
+//   --seconds S  length of one measurement (default 2)
+//   --depth N    writes in flight of the async rows (default 4)
+//   --pages P    size of the file written, in 16 KB pages (default 4096 = 64 MiB)
+//   --layers     also measure untorn's addon called directly and Node's own fs
+//   --json       print the raw numbers as JSON instead of Markdown
 //
 // Runs the same 16 KB pwritev2 loop through a small C program
 // (scripts/overhead/pwrite-loop.c) and through untorn
 // (scripts/overhead/untorn-loop.mjs), on one preallocated file of a fresh XFS
 // on a loop device over an image in /dev/shm. A RAM-backed device makes each
-// write cost only microseconds, so whatever untorn adds per write shows.
+// write cheap (tens of microseconds), so whatever untorn adds per write shows.
 // Rows: {atomic, plain} x {one write at a time (sync calls), N in flight}.
 // Goal: untorn reaches >= 0.9 of the C program's pages/s in every row.
+//
+// The machine's own noise is large on small VMs (the same C loop can vary 3x
+// between runs): the spread and the per-round ratios are printed so that it
+// shows; run on an otherwise idle machine, or with more --rounds.
 //
 // Needs root (mkfs, mount), mkfs.xfs, a C compiler, and the built library
 // (npm run build). Everything it makes is removed at the end, also on error,
@@ -31,8 +42,13 @@ const PAGE_SIZE = 16384;
 const IMAGE_SIZE = '1G';
 const GOAL = 0.9;
 const MODES = ['atomic', 'plain'];
+// What each row measures: the C program and untorn; with --layers also
+// untorn's addon called directly and Node's own fs (plain writes only), to
+// tell whether a gap is lib/'s, the binding's or Node's thread pool's.
 const IMPLS = ['c', 'untorn'];
-const USAGE = 'usage: node scripts/bench-overhead.mjs [--rounds N] [--seconds S] [--depth N] [--pages P] [--json]';
+const LAYERS = ['binding', 'node-fs'];
+const NAMES = { c: 'C', untorn: 'untorn', binding: 'binding', 'node-fs': 'node fs' };
+const USAGE = 'usage: node scripts/bench-overhead.mjs [--rounds N] [--seconds S] [--depth N] [--pages P] [--layers] [--json]';
 
 class Usage extends Error {}
 class Interrupted extends Error {}
@@ -51,6 +67,7 @@ function parseOptions(argv) {
         depth: { type: 'string', default: '4' },
         pages: { type: 'string', default: '4096' },
         json: { type: 'boolean', default: false },
+        layers: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
     }));
@@ -68,7 +85,8 @@ function parseOptions(argv) {
   };
   const seconds = Number(values.seconds);
   if (!(seconds >= 0.1 && seconds <= 600)) throw new Usage('--seconds must be a number from 0.1 to 600');
-  const opts = { rounds: int('rounds', 1, 1000), seconds, depth: int('depth', 2, 256), pages: int('pages', 1, 65536), json: values.json };
+  const opts = { rounds: int('rounds', 1, 1000), seconds, depth: int('depth', 2, 256), pages: int('pages', 1, 65536),
+    json: values.json, layers: values.layers };
   // The file must fit the 1 GiB filesystem with room for atomic writes' copy-on-write blocks.
   if (opts.pages * PAGE_SIZE > 512 * 1024 * 1024) throw new Usage('--pages must keep the file within 512 MiB (32768 pages)');
   if (opts.pages < opts.depth) throw new Usage('--pages must be at least --depth');
@@ -246,11 +264,13 @@ function measure(env, impl, mode, depth, seconds) {
   checkInterrupted();
   const args = [env.file, '--mode', mode, '--depth', String(depth), '--seconds', String(seconds),
     '--page-size', String(PAGE_SIZE), '--pages', String(env.pages)];
-  // Node's async writes run on libuv's pool, 4 threads by default: it must
-  // have a thread per write in flight, as the C program has.
+  // Node's async writes run on libuv's pool (4 threads by default). Give it
+  // exactly one thread per write in flight, as the C program has: fewer would
+  // cap the writes in flight, and idle extra threads are not free either (on
+  // 2 CPUs, 8 pool threads for 4 writes in flight measured 20-45% slower than 4).
   const [command, argv, childEnv] = impl === 'c'
     ? [env.cBinary, args, process.env]
-    : [process.execPath, [UNTORN_LOOP, ...args], { ...process.env, UV_THREADPOOL_SIZE: String(env.threadpoolSize) }];
+    : [process.execPath, [UNTORN_LOOP, ...args, '--via', impl], { ...process.env, UV_THREADPOOL_SIZE: String(depth) }];
   return new Promise((resolve, reject) => {
     const child = spawn(command, argv, { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
     runningChild = child;
@@ -262,7 +282,7 @@ function measure(env, impl, mode, depth, seconds) {
     child.on('close', (code, signal) => {
       runningChild = null;
       if (interrupted) return reject(new Interrupted(interrupted));
-      const what = `${impl === 'c' ? 'C' : 'untorn'} ${mode} depth ${depth}`;
+      const what = `${NAMES[impl]} ${mode} depth ${depth}`;
       if (code !== 0) return reject(new Error(`${what} failed (${signal ?? `exit code ${code}`}): ${stderr.trim().split('\n').pop() ?? ''}`));
       try {
         const result = JSON.parse(stdout.trim().split('\n').pop());
@@ -275,8 +295,11 @@ function measure(env, impl, mode, depth, seconds) {
   });
 }
 
-function rows(depth) {
-  return MODES.flatMap((mode) => [{ mode, depth: 1 }, { mode, depth }]);
+function rows(depth, layers) {
+  return MODES.flatMap((mode) => [1, depth].map((d) => ({
+    mode, depth: d,
+    impls: layers ? [...IMPLS, ...LAYERS.filter((l) => l !== 'node-fs' || mode === 'plain')] : IMPLS,
+  })));
 }
 
 /**
@@ -285,18 +308,18 @@ function rows(depth) {
  * the same state of the file; which goes first alternates between rounds.
  */
 async function benchmark(env, opts, progress) {
-  const results = new Map(rows(opts.depth).map((r) => [`${r.mode}/${r.depth}`, { ...r, c: [], untorn: [] }]));
+  const results = rows(opts.depth, opts.layers).map((r) => ({ ...r, samples: Object.fromEntries(r.impls.map((i) => [i, []])) }));
   const warmupSeconds = Math.min(0.5, opts.seconds);
   progress('warm-up');
-  for (const r of results.values()) for (const impl of IMPLS) await measure(env, impl, r.mode, r.depth, warmupSeconds);
+  for (const r of results) for (const impl of r.impls) await measure(env, impl, r.mode, r.depth, warmupSeconds);
   for (let round = 0; round < opts.rounds; round++) {
     progress(`round ${round + 1}/${opts.rounds}`);
-    const order = round % 2 === 0 ? IMPLS : [...IMPLS].reverse();
-    for (const r of results.values()) {
-      for (const impl of order) r[impl].push(await measure(env, impl, r.mode, r.depth, opts.seconds));
+    for (const r of results) {
+      const order = round % 2 === 0 ? r.impls : [...r.impls].reverse();
+      for (const impl of order) r.samples[impl].push(await measure(env, impl, r.mode, r.depth, opts.seconds));
     }
   }
-  return { warmupSeconds, rows: [...results.values()] };
+  return { warmupSeconds, rows: results };
 }
 
 function median(sorted) {
@@ -325,24 +348,50 @@ function commandLine() {
 const fmt = (n) => Math.round(n).toLocaleString('en-US');
 const cell = ({ median, min, max }) => `${fmt(median)} (${fmt(min)}–${fmt(max)})`;
 
+/**
+ * Where the gap is: untorn against its own addon called directly (lib/'s
+ * share), and the addon against Node's own fs through the same thread pool
+ * (the binding's share; what is left is Node's, against C).
+ */
+function layersTable(rows) {
+  const ratio = (a, b) => (a && b ? (a.median / b.median).toFixed(2) : '—');
+  const median = (x) => (x ? fmt(x.median) : '— (no RWF_ATOMIC)');
+  const lines = [
+    'Layers, median pages/s:',
+    '',
+    '| write | in flight | C | untorn | binding | node fs | untorn / binding | binding / node fs | node fs / C |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+  ];
+  for (const r of rows) {
+    const fsCell = r['node-fs'];
+    lines.push(`| ${r.write} | ${r.depth} | ${fmt(r.c.median)} | ${fmt(r.untorn.median)} | ${fmt(r.binding.median)} | ` +
+      `${median(fsCell)} | ${ratio(r.untorn, r.binding)} | ${ratio(r.binding, fsCell)} | ${ratio(fsCell, r.c)} |`);
+  }
+  return lines;
+}
+
 function markdown(report) {
   const { environment: e, config: c } = report;
   const lines = [
     `Linux ${e.kernel} · node ${e.node} · ${e.cpu} · XFS (mkfs defaults) on a loop device over ${e.image} (${IMAGE_SIZE}, RAM) · ` +
       `${c.pageSize}-byte pwritev2 over ${c.pages} pages, no fsync · median (min–max) of ${c.rounds} rounds × ${c.seconds} s, ` +
-      `UV_THREADPOOL_SIZE=${c.threadpoolSize} · command: \`${e.command}\``,
+      `UV_THREADPOOL_SIZE = writes in flight · load average ${e.loadAverage.before.toFixed(2)} before, ` +
+      `${e.loadAverage.after.toFixed(2)} after · command: \`${e.command}\``,
     '',
     '| write | in flight | C pages/s | untorn pages/s | untorn / C |',
     '| --- | --- | --- | --- | --- |',
   ];
   for (const r of report.rows) {
     const flight = r.depth === 1 ? '1 (sync calls)' : `${r.depth} (async)`;
-    lines.push(`| ${r.write} | ${flight} | ${cell(r.c)} | ${cell(r.untorn)} | ${r.ratio.toFixed(2)}${r.ratio < GOAL ? ' ✗' : ''} |`);
+    const [lo, hi] = [Math.min(...r.roundRatios), Math.max(...r.roundRatios)].map((x) => x.toFixed(2));
+    const ratio = `${r.ratio.toFixed(2)}${r.ratio < GOAL ? ' ✗' : ''}`;
+    lines.push(`| ${r.write} | ${flight} | ${cell(r.c)} | ${cell(r.untorn)} | ${ratio} (rounds ${lo}–${hi}) |`);
   }
   const missed = report.rows.filter((r) => r.ratio < GOAL);
   lines.push('', missed.length === 0
     ? `Goal untorn >= ${GOAL} × C: met in every row.`
     : `Goal untorn >= ${GOAL} × C: NOT met in ${missed.map((r) => `${r.write}/${r.depth}`).join(', ')}.`);
+  if (report.config.layers) lines.push('', ...layersTable(report.rows));
   return `${lines.join('\n')}\n`;
 }
 
@@ -366,21 +415,27 @@ async function main() {
     const info = checkAtomicSupport(untorn, file);
     checkInterrupted();
 
-    const env = { cBinary, file, pages: opts.pages, threadpoolSize: Math.max(4, opts.depth) };
+    const env = { cBinary, file, pages: opts.pages };
+    // Other work on the machine shows in the numbers: say how busy it was.
+    const loadBefore = os.loadavg()[0];
     const { warmupSeconds, rows: measured } = await benchmark(env, opts, progress);
     const report = {
       environment: {
         kernel: os.release(), node: process.version, cpu: cpuModel(), image: made.image, command: commandLine(),
-        statx: info,
+        statx: info, loadAverage: { before: loadBefore, after: os.loadavg()[0] },
       },
       config: {
         pageSize: PAGE_SIZE, pages: opts.pages, rounds: opts.rounds, seconds: opts.seconds, warmupSeconds,
-        depth: opts.depth, threadpoolSize: env.threadpoolSize, goal: GOAL,
+        depth: opts.depth, layers: opts.layers, goal: GOAL,
       },
       rows: measured.map((r) => {
-        const c = summarize(r.c);
-        const u = summarize(r.untorn);
-        return { write: r.mode, depth: r.depth, c, untorn: u, ratio: u.median / c.median };
+        const summaries = Object.fromEntries(r.impls.map((impl) => [impl, summarize(r.samples[impl])]));
+        // C and untorn of one round ran back to back: their ratio shows how much of the spread is the machine's.
+        const roundRatios = r.samples.untorn.map((s, i) => s.pagesPerSec / r.samples.c[i].pagesPerSec);
+        return {
+          write: r.mode, depth: r.depth, uvThreadpoolSize: r.depth, ...summaries,
+          ratio: summaries.untorn.median / summaries.c.median, roundRatios,
+        };
       }),
     };
     process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : markdown(report));
