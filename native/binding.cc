@@ -17,24 +17,30 @@ Napi::Value Throw(Napi::Env env, const char* message) {
   return env.Undefined();
 }
 
+// 0 for a type newer than this file (Float16Array): then ask V8 for the length.
+size_t ElementSize(napi_typedarray_type type) {
+  switch (type) {
+    case napi_int8_array: case napi_uint8_array: case napi_uint8_clamped_array: return 1;
+    case napi_int16_array: case napi_uint16_array: return 2;
+    case napi_int32_array: case napi_uint32_array: case napi_float32_array: return 4;
+    case napi_float64_array: case napi_bigint64_array: case napi_biguint64_array: return 8;
+    default: return 0;
+  }
+}
+
 // The bytes of a TypedArray, Buffer or DataView, or false when the value is none.
 bool ViewBytes(Napi::Value value, void** data, size_t* length) {
   napi_env env = value.Env();
-  if (value.IsTypedArray()) {
-    napi_typedarray_type type;
-    size_t count;
-    napi_value buffer;
-    size_t offset;
-    if (napi_get_typedarray_info(env, value, &type, &count, data, &buffer, &offset) != napi_ok) return false;
-    *length = value.As<Napi::TypedArray>().ByteLength();
+  napi_value buffer;
+  size_t offset;
+  napi_typedarray_type type;
+  size_t count;
+  if (napi_get_typedarray_info(env, value, &type, &count, data, &buffer, &offset) == napi_ok) {
+    size_t size = ElementSize(type);
+    *length = size > 0 ? count * size : value.As<Napi::TypedArray>().ByteLength();
     return true;
   }
-  if (value.IsDataView()) {
-    napi_value buffer;
-    size_t offset;
-    return napi_get_dataview_info(env, value, length, data, &buffer, &offset) == napi_ok;
-  }
-  return false;
+  return napi_get_dataview_info(env, value, length, data, &buffer, &offset) == napi_ok;
 }
 
 Napi::Object StatToObject(Napi::Env env, const AtomicStat& st) {
