@@ -6,6 +6,8 @@ export default defineConfig({
     // Makes the real XFS/ext4/tmpfs filesystems (loop devices, root only)
     // once per run; see test/setup/filesystems.ts.
     globalSetup: ['test/setup/filesystems.ts'],
+    // The default report, then one plain summary line for CI logs.
+    reporters: ['default', './test/setup/summary-reporter.ts'],
     pool: 'forks',
     // Test files share those mounts and the machine's few loop devices.
     fileParallelism: false,
