@@ -64,6 +64,29 @@ describe('npm pack', () => {
     expect(blockSize).toBeGreaterThan(0);
   });
 
+  it('types a TypeScript program through the shipped .d.ts', () => {
+    fs.writeFileSync(path.join(app, 'check.ts'), `
+      import { open, allocAligned, statAtomic, AtomicWriteError, type AtomicWriteInfo, type AtomicFile } from 'untorn';
+      export async function page(file: AtomicFile, n: number): Promise<number> {
+        const info: AtomicWriteInfo = await statAtomic(file.fd);
+        const buf: Buffer = allocAligned(info.unitMin || 16384);
+        try {
+          return await file.writeAtomic(buf, n * buf.length, { dsync: true });
+        } catch (err) {
+          if (err instanceof AtomicWriteError) return err.unitMax;
+          throw err;
+        }
+      }
+      export const opened: Promise<AtomicFile> = open('/x', 'r+');
+      // @ts-expect-error: the position is a number
+      export const wrong = opened.then((f) => f.writeAtomic(allocAligned(4096), '0'));
+    `);
+    const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+    const args = ['--noEmit', '--strict', '--module', 'nodenext', '--target', 'es2022', '--lib', 'es2023,esnext.disposable',
+      '--types', 'node', '--typeRoots', path.join(root, 'node_modules', '@types'), 'check.ts'];
+    expect(() => run(process.execPath, [tsc, ...args], app)).not.toThrow();
+  });
+
   it('works through import', () => {
     const out = run('node', ['--input-type=module', '-e', `
       import { statAtomic, allocAligned, AtomicWriteError, open } from 'untorn';
