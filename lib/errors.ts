@@ -1,8 +1,7 @@
 // Error objects shaped like Node's own: fs errors from the kernel, argument
 // errors with Node's codes, and AtomicWriteError for the atomic-write rules.
-import { getSystemErrorMap } from 'node:util';
 import { constants } from 'node:os';
-import { inspect } from 'node:util';
+import { getSystemErrorMap, inspect } from 'node:util';
 
 export type AtomicWriteErrorCode =
   | 'ERR_ATOMIC_UNSUPPORTED'
