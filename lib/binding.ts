@@ -9,7 +9,6 @@ export interface RawStat {
   attributes: number;
   blksize: number;
   mode: number;
-  size: number;
   devMajor: number;
   devMinor: number;
   rdevMajor: number;

@@ -38,7 +38,6 @@ int StatAtomic(const char* path, int fd, AtomicStat* out) {
   out->blksize = Field<uint32_t>(raw, 0x04);
   out->attributes = Field<uint64_t>(raw, 0x08);
   out->mode = Field<uint16_t>(raw, 0x1C);
-  out->size = Field<uint64_t>(raw, 0x28);
   out->rdev_major = Field<uint32_t>(raw, 0x80);
   out->rdev_minor = Field<uint32_t>(raw, 0x84);
   out->dev_major = Field<uint32_t>(raw, 0x88);

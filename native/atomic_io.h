@@ -14,7 +14,6 @@ struct AtomicStat {
   uint64_t attributes;
   uint32_t blksize;
   uint32_t mode;
-  uint64_t size;
   uint32_t dev_major, dev_minor;
   uint32_t rdev_major, rdev_minor;
   uint32_t dio_mem_align;

@@ -49,7 +49,6 @@ Napi::Object StatToObject(Napi::Env env, const AtomicStat& st) {
   o.Set("attributes", static_cast<double>(st.attributes));
   o.Set("blksize", st.blksize);
   o.Set("mode", st.mode);
-  o.Set("size", static_cast<double>(st.size));
   o.Set("devMajor", st.dev_major);
   o.Set("devMinor", st.dev_minor);
   o.Set("rdevMajor", st.rdev_major);
