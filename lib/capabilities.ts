@@ -5,6 +5,7 @@ import path from 'node:path';
 import { binding, type RawStat } from './binding';
 import { fsError } from './errors';
 import type { AtomicWriteInfo } from './info';
+import { sysfsBlockDir } from './stack';
 import { validateTarget } from './validate';
 
 const STATX_DIOALIGN = 0x2000;
@@ -83,14 +84,8 @@ export async function blockDeviceLimits(target: string | number): Promise<BlockD
   const isBlockDevice = (st.mode & S_IFMT) === S_IFBLK;
   const major = isBlockDevice ? st.rdevMajor : st.devMajor;
   const minor = isBlockDevice ? st.rdevMinor : st.devMinor;
-  if (major === 0) return null; // anonymous device numbers belong to no block device
-  let dir: string;
-  try {
-    dir = await fsp.realpath(`/sys/dev/block/${major}:${minor}`);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw err;
-  }
+  const dir = await sysfsBlockDir(major, minor);
+  if (dir === null) return null;
   // A partition has no queue/ of its own: the limits are its disk's.
   const isPartition = await fsp.access(path.join(dir, 'partition')).then(() => true, () => false);
   const disk = isPartition ? path.dirname(dir) : dir;
