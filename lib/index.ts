@@ -5,3 +5,9 @@ export type { AtomicWriteInfo } from './info';
 export { allocAligned } from './buffers';
 export { open, openSync, AtomicFile, type WriteOptions } from './atomic-file';
 export { AtomicWriteError, type AtomicWriteErrorCode, type SystemError } from './errors';
+export { bench, type BenchOptions, type BenchProgress } from './bench/engine';
+export { BenchError } from './bench/errors';
+export type {
+  BenchReport, BenchConfig, BenchStack, StrategyResult, Strategy, Percentiles, VsUnprotected,
+} from './bench/types';
+export type { AtomicPath } from './stack';

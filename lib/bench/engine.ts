@@ -51,7 +51,7 @@ async function checkDirectory(dir: string): Promise<void> {
     stat = await fsp.stat(dir);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'ENOENT';
-    throw new BenchError(code, code === 'ENOENT' ? `${dir} does not exist` : (err as Error).message);
+    throw new BenchError(code, code === 'ENOENT' ? `${dir} does not exist` : `cannot reach ${dir}: ${(err as Error).message}`);
   }
   if (!stat.isDirectory()) throw new BenchError('ENOTDIR', `${dir} is not a directory`);
   try {
