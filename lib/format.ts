@@ -1,26 +1,44 @@
-// Text helpers for the CLI's human reports: sizes, counts and aligned tables.
+// Text helpers for the human reports and the chart: sizes, counts, ratios and aligned tables.
 
-const SIZE_UNITS = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB'];
-
-/** 16384 -> "16 KiB", 1536 -> "1.5 KiB", 0 -> "0 bytes". */
-export function formatBytes(bytes: number): string {
-  let value = bytes;
-  let unit = 0;
-  while (Math.abs(value) >= 1024 && unit < SIZE_UNITS.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  const text = unit === 0 || Number.isInteger(value) ? String(Math.round(value)) : value.toFixed(1).replace(/\.0$/, '');
-  return `${text} ${SIZE_UNITS[unit]}`;
+/** At most three significant digits, trailing zeros dropped: 7.8, 14.8, 950, 0.012. */
+function significant(x: number): string {
+  const s = x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x >= 1 ? x.toFixed(2) : x.toPrecision(2);
+  return String(Number(s));
 }
 
-/** 14812 -> "14.8k", 1234567 -> "1.23M", 87.3 -> "87.3". */
-export function formatCount(n: number): string {
-  const abs = Math.abs(n);
-  if (abs >= 1e6) return `${(n / 1e6).toPrecision(3)}M`;
-  if (abs >= 1e4) return `${(n / 1e3).toFixed(1)}k`;
-  if (abs >= 100) return String(Math.round(n));
-  return n.toPrecision(3).replace(/\.?0+$/, '');
+/** Scales |v| down by `base` until it prints below one step of it: [value, unit index]. */
+function scaled(v: number, base: number, units: number): [number, number] {
+  let x = Math.abs(v);
+  let i = 0;
+  // 999.6 would print as "1000"; move it up a unit instead.
+  while (x >= base - 0.5 && i < units - 1) {
+    x /= base;
+    i++;
+  }
+  return [x, i];
+}
+
+const COUNT_UNITS = ['', 'k', 'M', 'G', 'T'];
+const SIZE_UNITS = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB'];
+
+/** A count in SI shorthand: 7.8k, 14.8k, 1.2M, 950. */
+export function formatCount(v: number): string {
+  if (!Number.isFinite(v)) return '?';
+  const [x, i] = scaled(v, 1000, COUNT_UNITS.length);
+  return `${v < 0 ? '-' : ''}${significant(x)}${COUNT_UNITS[i]}`;
+}
+
+/** Bytes in binary units: 512 bytes, 16 KiB, 32.2 KiB, 1 MiB. */
+export function formatBytes(v: number): string {
+  if (!Number.isFinite(v)) return '?';
+  const [x, i] = scaled(v, 1024, SIZE_UNITS.length);
+  return `${v < 0 ? '-' : ''}${significant(x)} ${SIZE_UNITS[i]}`;
+}
+
+/** A ratio as people say it: 1.9x, 0.53x, 12x; a tiny one as <0.01x rather than a misleading 0.00x. */
+export function formatRatio(r: number): string {
+  if (r > 0 && r < 0.005) return '<0.01x';
+  return `${r >= 9.95 ? r.toFixed(0) : r >= 0.995 ? r.toFixed(1) : r.toFixed(2)}x`;
 }
 
 /** Rows of cells as aligned columns: text left-aligned, numbers (cells starting with a digit) right-aligned. */

@@ -1,7 +1,8 @@
 // The `untorn bench --svg` chart: a pure function of a report, so the reports
 // here are built by hand, including the awkward ones a real run can produce.
 import { describe, expect, it } from 'vitest';
-import { formatCount, renderChart } from '../lib/bench/chart';
+import { renderChart } from '../lib/bench/chart';
+import { formatCount } from '../lib/format';
 import type { BenchReport, Percentiles, Strategy, StrategyResult } from '../lib/bench/types';
 
 function result(

@@ -2,6 +2,7 @@
 // at than read. Throughput bars on the left, page-latency percentiles on a log
 // scale on the right. Plain string building, so it needs no DOM and no
 // dependency, and the same report always gives the same bytes.
+import { formatBytes, formatCount, formatRatio } from '../format';
 import type { BenchReport, Percentiles, Strategy, StrategyResult } from './types';
 
 const WIDTH = 900;
@@ -88,44 +89,6 @@ function text(x: number, y: number, content: string, attrs: Attrs = {}): string 
 /** A figure as plotted: anything but a finite positive number plots as 0. */
 function figure(v: number): number {
   return Number.isFinite(v) && v > 0 ? v : 0;
-}
-
-/** At most three significant digits, trailing zeros dropped: 7.8, 14.8, 950, 0.012. */
-function significant(x: number): string {
-  const s = x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x >= 1 ? x.toFixed(2) : x.toPrecision(2);
-  return String(Number(s));
-}
-
-/** A count in SI shorthand: 7.8k, 14.8k, 1.2M, 950. */
-export function formatCount(v: number): string {
-  if (!Number.isFinite(v)) return '?';
-  const units = ['', 'k', 'M', 'G', 'T'];
-  let x = Math.abs(v);
-  let i = 0;
-  // 999.6 would print as "1000"; move it up a unit instead.
-  while (x >= 999.5 && i < units.length - 1) {
-    x /= 1000;
-    i++;
-  }
-  return `${v < 0 ? '-' : ''}${significant(x)}${units[i]}`;
-}
-
-/** Bytes in binary units: 16 KiB, 32.2 KiB, 1 MiB. */
-function formatBytes(v: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB'];
-  let x = v;
-  let i = 0;
-  while (x >= 1023.5 && i < units.length - 1) {
-    x /= 1024;
-    i++;
-  }
-  return `${significant(x)} ${units[i]}`;
-}
-
-/** A ratio to unprotected: 0.19x, 1.9x, 12x; a tiny one as <0.01x rather than a misleading 0.00x. */
-function formatRatio(r: number): string {
-  if (r > 0 && r < 0.005) return '<0.01x';
-  return `${r >= 10 ? r.toFixed(0) : r >= 1 ? r.toFixed(1) : r.toFixed(2)}x`;
 }
 
 /** Rough rendered width of text; labels are fitted with it, since there is no layout engine here. */

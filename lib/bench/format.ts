@@ -1,8 +1,7 @@
 // The human form of a bench report: the stack, one table of figures, one of
 // ratios to unprotected, and the verdict.
-import { formatBytes, formatCount, table } from '../format';
+import { formatBytes, formatCount, formatRatio, table } from '../format';
 import type { BenchReport, StrategyResult } from './types';
-import { formatRatio } from './verdict';
 
 const dash = '-';
 const ratio = (r: number | null) => (r === null ? dash : formatRatio(r));

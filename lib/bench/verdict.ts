@@ -1,10 +1,6 @@
 // The one line a bench ends with: should this stack turn off double-write?
+import { formatRatio } from '../format';
 import type { BenchStack, Strategy, StrategyResult } from './types';
-
-/** A ratio as people say it: 1.9x, 0.53x, 12x. */
-export function formatRatio(r: number): string {
-  return `${r >= 10 ? r.toFixed(0) : r >= 1 ? r.toFixed(1) : r.toFixed(2)}x`;
-}
 
 // Within ±10% a difference is not worth a decision on a noisy machine.
 const SAME = 0.1;
@@ -16,10 +12,10 @@ export function verdict(stack: BenchStack, results: StrategyResult[], atomicLeft
   const unprotected = get('unprotected');
   if (atomic && doublewrite) {
     const r = atomic.pagesPerSec / doublewrite.pagesPerSec;
-    const via = stack.atomicPath === 'software' ? `the ${stack.filesystem.toUpperCase()} software path` : 'atomic writes';
+    const via = stack.atomicPath === 'software' ? `the ${stack.filesystem.toUpperCase()} software path is` : 'atomic writes are';
     if (r >= 1 + SAME) return `atomic writes are ${formatRatio(r)} faster than double-write here (${stack.atomicPath} path); double-write can go`;
     if (r > 1 - SAME) return `atomic writes are as fast as double-write here (${formatRatio(r)}, ${stack.atomicPath} path); they save double-write's extra copy`;
-    return `${via} is slower than double-write here (${formatRatio(r)}); keep double-write`;
+    return `${via} slower than double-write here (${formatRatio(r)}); keep double-write`;
   }
   if (doublewrite && unprotected) {
     const cost = `double-write runs at ${formatRatio(doublewrite.pagesPerSec / unprotected.pagesPerSec)} the speed of unprotected writes here`;
