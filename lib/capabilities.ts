@@ -75,6 +75,15 @@ async function readSysfsNumber(file: string): Promise<number> {
   }
 }
 
+/** The atomic_write_*_bytes limits in a disk's sysfs queue/ folder (a partition's are its disk's). */
+export async function queueAtomicLimits(disk: string): Promise<Omit<BlockDeviceLimits, 'device'>> {
+  const limit = (name: string) => readSysfsNumber(path.join(disk, 'queue', `atomic_write_${name}_bytes`));
+  const [unitMinBytes, unitMaxBytes, maxBytes, boundaryBytes] = await Promise.all(
+    ['unit_min', 'unit_max', 'max', 'boundary'].map(limit),
+  );
+  return { unitMinBytes, unitMaxBytes, maxBytes, boundaryBytes };
+}
+
 /**
  * The limits of the block device that holds `target` (or that `target` is).
  * null where there is none: tmpfs, overlay, btrfs's anonymous devices.
@@ -89,10 +98,6 @@ export async function blockDeviceLimits(target: string | number): Promise<BlockD
   // A partition has no queue/ of its own: the limits are its disk's.
   const isPartition = await fsp.access(path.join(dir, 'partition')).then(() => true, () => false);
   const disk = isPartition ? path.dirname(dir) : dir;
-  const limit = (name: string) => readSysfsNumber(path.join(disk, 'queue', `atomic_write_${name}_bytes`));
-  const [unitMinBytes, unitMaxBytes, maxBytes, boundaryBytes] = await Promise.all(
-    ['unit_min', 'unit_max', 'max', 'boundary'].map(limit),
-  );
-  return { device: path.basename(disk), unitMinBytes, unitMaxBytes, maxBytes, boundaryBytes };
+  return { device: path.basename(disk), ...(await queueAtomicLimits(disk)) };
 }
 

@@ -58,7 +58,9 @@ export interface SystemError extends Error {
 }
 
 function systemError(errno: number, detail: string): SystemError {
-  const [code, description] = getSystemErrorMap().get(errno) ?? ['UNKNOWN', 'unknown error'];
+  const [name, description] = getSystemErrorMap().get(errno) ?? ['UNKNOWN', 'unknown error'];
+  // libuv names errno 95 ENOTSUP; Linux (and API.md) call it EOPNOTSUPP.
+  const code = name === 'ENOTSUP' ? 'EOPNOTSUPP' : name;
   return Object.assign(new Error(`${code}: ${description}, ${detail}`), { errno, code });
 }
 

@@ -11,3 +11,7 @@ export type {
   BenchReport, BenchConfig, BenchStack, StrategyResult, Strategy, Percentiles, VsUnprotected,
 } from './bench/types';
 export type { AtomicPath } from './stack';
+export {
+  probe, ProbeError, type ProbeReport, type ProbeOptions, type ProbeDevice, type ProbeFilesystem, type ProbeErrorCode,
+  type TrialRecord,
+} from './probe/probe';

@@ -59,7 +59,10 @@ describe('npm pack', () => {
       console.log(JSON.stringify({ keys: Object.keys(u).sort(), len: b.length, blockSize: info.blockSize }));
     `], app);
     const { keys, len, blockSize } = JSON.parse(out);
-    expect(keys).toEqual(['AtomicFile', 'AtomicWriteError', 'allocAligned', 'blockDeviceLimits', 'open', 'openSync', 'statAtomic', 'statAtomicSync']);
+    expect(keys).toEqual([
+      'AtomicFile', 'AtomicWriteError', 'BenchError', 'ProbeError', 'allocAligned', 'bench', 'blockDeviceLimits', 'open',
+      'openSync', 'probe', 'statAtomic', 'statAtomicSync',
+    ]);
     expect(len).toBe(16384);
     expect(blockSize).toBeGreaterThan(0);
   });
@@ -85,6 +88,13 @@ describe('npm pack', () => {
     const args = ['--noEmit', '--strict', '--module', 'nodenext', '--target', 'es2022', '--lib', 'es2023,esnext.disposable',
       '--types', 'node', '--typeRoots', path.join(root, 'node_modules', '@types'), 'check.ts'];
     expect(() => run(process.execPath, [tsc, ...args], app)).not.toThrow();
+  });
+
+  it('installs the untorn command', () => {
+    const report = JSON.parse(run('npx', ['--no-install', 'untorn', 'probe', app, '--json'], app));
+    expect(report.target).toBe(app);
+    expect(report.kernel).toBe(os.release());
+    expect(run('npx', ['--no-install', 'untorn', 'bench', '--help'], app)).toMatch(/^usage: untorn bench/);
   });
 
   it('works through import', () => {
