@@ -336,6 +336,32 @@ describeFs('untorn bench (CLI)', () => {
   it('--scratch needs root, and says so in one line', async () => {
     expectOneLineError(await cli(['bench', '--scratch', ...args], { uid: 65534 }), 1, /needs root/)
   })
+
+  it('--scratch needs mkfs.xfs, and says so in one line', async () => {
+    // Hide every mkfs.xfs behind a non-executable file, in a mount namespace of the child's own.
+    const hide = ['/usr/sbin/mkfs.xfs', '/sbin/mkfs.xfs', '/usr/bin/mkfs.xfs', '/bin/mkfs.xfs']
+      .map((p) => `[ -e ${p} ] && mount --bind /dev/null ${p};`).join(' ')
+    const script = `${hide} exec "$0" "$@"`
+    try {
+      const { stdout, stderr } = await execFileAsync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script,
+        process.execPath, CLI, 'bench', '--scratch', ...args])
+      throw new Error(`expected a failure, got: ${stdout} ${stderr}`)
+    } catch (err) {
+      const e = err as { code: number; stdout: string; stderr: string }
+      expectOneLineError({ code: e.code, stdout: e.stdout, stderr: e.stderr }, 1, /needs mkfs\.xfs: install xfsprogs/)
+    }
+  })
+
+  it('keeps a progress line on stderr when it is a terminal', async () => {
+    const dir = freshDir(fixture('xfs4k'))
+    // script(1) gives the command a pseudo-terminal; its output is what the terminal saw.
+    const command = [process.execPath, CLI, 'bench', dir, ...args].map((a) => `'${a}'`).join(' ')
+    const { stdout } = await execFileAsync('script', ['-qefc', command, '/dev/null'])
+    expect(stdout).toMatch(/\runtorn bench: (preparing files|warming up|measuring round \d\/2)/)
+    expect(stdout).toContain('\r\x1b[K')
+    expect(stdout).toMatch(/verdict: /)
+    expect(listing(dir)).toEqual([])
+  })
 })
 
 describeFs('untorn bench --scratch', () => {
