@@ -11,7 +11,7 @@ import path from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { blockDeviceLimits, statAtomic, type AtomicWriteInfo } from '../dist/index.js'
-import { formatReport } from '../dist/probe/format.js'
+import { formatProbeReport } from '../dist/probe/format.js'
 import {
   assessStack, devicesUnder, probe, ProbeError, type ProbeReport, type StackFacts, type TrialRecord,
 } from '../dist/probe/probe.js'
@@ -518,7 +518,7 @@ describe('the device chain through dm, md and partitions (a sysfs-shaped tree)',
 
   it('prints the chain as an indented tree in the human form', async () => {
     const report = await probe(root)
-    const text = formatReport({ ...report, devices: await devicesUnder(top) })
+    const text = formatProbeReport({ ...report, devices: await devicesUnder(top) })
     const lines = text.split('\n')
     const first = lines.findIndex((line) => line.startsWith('devices '))
     expect(lines.slice(first, first + 6).map((line) => line.trimEnd())).toEqual([

@@ -1,6 +1,6 @@
 // `untorn probe PATH [--json] [--try]`: the probe report for one path, as
 // JSON (one document on stdout) or as the aligned human form.
-import { formatReport } from '../probe/format';
+import { formatProbeReport } from '../probe/format';
 import { probe } from '../probe/probe';
 import { parseCommandLine, UsageError } from './args';
 import { withInterrupt } from './interrupt';
@@ -33,7 +33,7 @@ export const probeCommand: Command = {
       throw new UsageError(positionals.length === 0 ? 'missing PATH' : `one PATH expected, got ${positionals.length}: ${positionals.join(' ')}`);
     }
     const report = await withInterrupt((signal) => probe(positionals[0], { try: values.try === true, signal }));
-    process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
+    process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : formatProbeReport(report));
     return 0;
   },
 };

@@ -102,7 +102,7 @@ function trialTable(trial: TrialRecord[]): string[] {
 }
 
 /** The report as text for a terminal, ending in a newline. */
-export function formatReport(r: ProbeReport): string {
+export function formatProbeReport(r: ProbeReport): string {
   const sections = [
     entry('target', [`${r.target} (${KIND_NOTE[r.kind]})`]),
     entry('kernel', [r.kernel]),
