@@ -29,7 +29,8 @@ function result(
 
 function vs(pagesPerSec: number): StrategyResult['vsUnprotected'] {
   return {
-    pagesPerSec, mibPerSec: pagesPerSec, latencyP50: 1, latencyP99: 1, latencyP999: 1, deviceBytesPerPage: 1, flushesPerPage: 1,
+    pagesPerSec, mibPerSec: pagesPerSec, latencyP50: 1, latencyP99: 1, latencyP999: 1,
+    batchLatencyP50: 1, batchLatencyP99: 1, batchLatencyP999: 1, deviceBytesPerPage: 1, flushesPerPage: 1, deviceFlushesPerPage: 1,
   };
 }
 

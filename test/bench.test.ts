@@ -116,7 +116,8 @@ describeFs('bench on XFS (software atomic path)', () => {
     }
     const u = byStrategy(report).unprotected
     expect(u.vsUnprotected).toEqual({
-      pagesPerSec: 1, mibPerSec: 1, latencyP50: 1, latencyP99: 1, latencyP999: 1, deviceBytesPerPage: 1, flushesPerPage: 1,
+      pagesPerSec: 1, mibPerSec: 1, latencyP50: 1, latencyP99: 1, latencyP999: 1,
+      batchLatencyP50: 1, batchLatencyP99: 1, batchLatencyP999: 1, deviceBytesPerPage: 1, flushesPerPage: 1, deviceFlushesPerPage: 1,
     })
     const a = byStrategy(report).atomic
     expect(a.vsUnprotected!.pagesPerSec).toBeCloseTo(a.pagesPerSec / u.pagesPerSec, 9)
@@ -296,6 +297,10 @@ describeFs('untorn bench (CLI)', () => {
     expect(result.stdout).toMatch(/filesystem\s+xfs on /)
     expect(result.stdout).toMatch(/atomic path\s+software for 16 KiB pages/)
     expect(result.stdout).toMatch(/^atomic\s+\d/m)
+    // One fdatasync per 16-page batch; doublewrite syncs its copy too.
+    expect(result.stdout).toMatch(/^unprotected\s.*\s1\/16\s/m)
+    expect(result.stdout).toMatch(/^doublewrite\s.*\s1\/8\s/m)
+    expect(result.stdout).toMatch(/^vs unprotected\s+pages\/s/m)
     expect(result.stdout).toMatch(/^verdict: .*double-write/m)
     // No progress line when stderr is not a terminal.
     expect(result.stderr).toBe('')

@@ -179,8 +179,12 @@ function compare(result: Omit<StrategyResult, 'vsUnprotected'>, base: Omit<Strat
     latencyP50: ratio(result.latencyUs.p50, base.latencyUs.p50),
     latencyP99: ratio(result.latencyUs.p99, base.latencyUs.p99),
     latencyP999: ratio(result.latencyUs.p999, base.latencyUs.p999),
+    batchLatencyP50: ratio(result.batchLatencyUs.p50, base.batchLatencyUs.p50),
+    batchLatencyP99: ratio(result.batchLatencyUs.p99, base.batchLatencyUs.p99),
+    batchLatencyP999: ratio(result.batchLatencyUs.p999, base.batchLatencyUs.p999),
     deviceBytesPerPage: ratio(result.deviceBytesPerPage, base.deviceBytesPerPage),
     flushesPerPage: ratio(result.flushesPerPage, base.flushesPerPage),
+    deviceFlushesPerPage: ratio(result.deviceFlushesPerPage, base.deviceFlushesPerPage),
   };
 }
 

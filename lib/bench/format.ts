@@ -7,6 +7,15 @@ const dash = '-';
 const ratio = (r: number | null) => (r === null ? dash : formatRatio(r));
 const micros = (us: number) => formatCount(us);
 
+/** Per-page counts below one read better as a share of pages: 0.03125 -> "1/32". */
+function perPage(n: number): string {
+  if (n > 0 && n < 1) {
+    const every = 1 / n;
+    if (Math.abs(every - Math.round(every)) < 0.01 * every) return `1/${Math.round(every)}`;
+  }
+  return formatCount(n);
+}
+
 function describeRun(report: BenchReport): string {
   const c = report.config;
   const amount = c.writes !== null ? `${c.writes} writes` : `${c.duration} s`;
@@ -23,8 +32,8 @@ function figures(r: StrategyResult): string[] {
     micros(r.latencyUs.p50), micros(r.latencyUs.p99), micros(r.latencyUs.p999),
     micros(r.batchLatencyUs.p50), micros(r.batchLatencyUs.p99),
     r.deviceBytesPerPage === null ? dash : formatBytes(r.deviceBytesPerPage),
-    formatCount(r.flushesPerPage),
-    r.deviceFlushesPerPage === null ? dash : formatCount(r.deviceFlushesPerPage),
+    perPage(r.flushesPerPage),
+    r.deviceFlushesPerPage === null ? dash : perPage(r.deviceFlushesPerPage),
   ];
 }
 
@@ -56,11 +65,12 @@ export function formatBenchReport(report: BenchReport): string {
   const compared = results.filter((r) => r.vsUnprotected && r.strategy !== 'unprotected');
   if (compared.length > 0) {
     lines.push('', table([
-      ['vs unprotected', 'pages/s', 'p50', 'p99', 'p99.9', 'device/page', 'syncs/page'],
+      ['vs unprotected', 'pages/s', 'p50', 'p99', 'p99.9', 'batch p50', 'batch p99', 'device/page', 'syncs/page', 'dev flushes/page'],
       ...compared.map((r) => {
         const v = r.vsUnprotected!;
         return [r.strategy, ratio(v.pagesPerSec), ratio(v.latencyP50), ratio(v.latencyP99), ratio(v.latencyP999),
-          ratio(v.deviceBytesPerPage), ratio(v.flushesPerPage)];
+          ratio(v.batchLatencyP50), ratio(v.batchLatencyP99), ratio(v.deviceBytesPerPage), ratio(v.flushesPerPage),
+          ratio(v.deviceFlushesPerPage)];
       }),
     ]));
   }

@@ -56,8 +56,12 @@ export interface VsUnprotected {
   latencyP50: number | null;
   latencyP99: number | null;
   latencyP999: number | null;
+  batchLatencyP50: number | null;
+  batchLatencyP99: number | null;
+  batchLatencyP999: number | null;
   deviceBytesPerPage: number | null;
   flushesPerPage: number | null;
+  deviceFlushesPerPage: number | null;
 }
 
 export interface StrategyResult {
