@@ -415,7 +415,7 @@ describe('verdict', () => {
   it('says unsupported and gives double-write against unprotected when atomic was left out', () => {
     const text = verdict(stack('none', 'ext4'), [result('doublewrite', 1500), result('unprotected', 3000)],
       'atomic: the file cannot be written atomically here')
-    expect(text).toBe('atomic writes are unsupported here, so keep double-write: double-write runs at 0.50x the speed of unprotected writes here')
+    expect(text).toBe('atomic writes are unsupported here, so keep double-write; it runs at 0.50x the speed of unprotected writes')
   })
 
   it('gives double-write against unprotected alone when atomic was not asked for', () => {

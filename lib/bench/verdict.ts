@@ -18,8 +18,10 @@ export function verdict(stack: BenchStack, results: StrategyResult[], atomicLeft
     return `${via} slower than double-write here (${formatRatio(r)}); keep double-write`;
   }
   if (doublewrite && unprotected) {
-    const cost = `double-write runs at ${formatRatio(doublewrite.pagesPerSec / unprotected.pagesPerSec)} the speed of unprotected writes here`;
-    return atomicLeftOut ? `atomic writes are unsupported here, so keep double-write: ${cost}` : cost;
+    const speed = `${formatRatio(doublewrite.pagesPerSec / unprotected.pagesPerSec)} the speed of unprotected writes`;
+    return atomicLeftOut
+      ? `atomic writes are unsupported here, so keep double-write; it runs at ${speed}`
+      : `double-write runs at ${speed} here`;
   }
   if (atomic && unprotected) {
     return `atomic writes run at ${formatRatio(atomic.pagesPerSec / unprotected.pagesPerSec)} the speed of unprotected writes here (${stack.atomicPath} path)`;
