@@ -2,12 +2,12 @@
 // together (same pages written by every strategy, doublewrite's device bytes
 // about twice unprotected's, the syncs each strategy owes), refusals that
 // leave nothing behind, and the CLI's exit codes, JSON, chart and Ctrl-C.
-import { execFile, spawn } from 'node:child_process'
+import { execFile, execFileSync, spawn } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest'
 import { bench, statAtomic, type BenchOptions, type BenchReport, type StrategyResult } from '../dist/index.js'
 import { describeFs, fixture, tempPath, type Fixture } from './helpers/filesystems'
 
@@ -369,12 +369,53 @@ describeFs('untorn bench (CLI)', () => {
   })
 })
 
+describeFs('untorn bench and Ctrl-C', () => {
+  it('stops a measurement of synchronous writes at once and removes its files', async () => {
+    const dir = freshDir(fixture('xfs4k'))
+    const child = spawn(process.execPath, [CLI, 'bench', dir, '--pages', '256', '--duration', '600'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let stderr = ''
+    child.stderr.on('data', (d) => (stderr += d))
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+    // A child that ignores the signal must not outlive a failed test.
+    onTestFinished(() => {
+      if (child.exitCode === null) child.kill('SIGKILL')
+    })
+    // The last file to be preallocated is unprotected's: once it is whole, the
+    // writes run as synchronous calls (depth 1), warm-up or measured.
+    const full = 256 * 16384
+    const deadline = Date.now() + 60_000
+    for (;;) {
+      const work = fs.readdirSync(dir).find((d) => d.startsWith('.untorn-bench-'))
+      const data = work && path.join(dir, work, 'unprotected.data')
+      if (data && fs.existsSync(data) && fs.statSync(data).size === full) break
+      if (Date.now() > deadline) throw new Error(`the bench never started writing; stderr: ${stderr}`)
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    await new Promise((r) => setTimeout(r, 300))
+    const sent = Date.now()
+    child.kill('SIGINT')
+    const code = await exited
+    expect(code, stderr).toBe(130)
+    // Within a batch or two, not at the end of the 600 s run.
+    expect(Date.now() - sent).toBeLessThan(5_000)
+    expect(stderr).toMatch(/interrupted by SIGINT; temporary files removed/)
+    expect(listing(dir)).toEqual([])
+  })
+})
+
 describeFs('untorn bench --scratch', () => {
   let tmp: string
   beforeAll(() => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'untorn-bench-test-'))
   })
-  afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }))
+  afterAll(() => {
+    // Only a failed test leaves a scratch mount behind (its child was killed): take it down.
+    for (const line of mounts().split('\n')) {
+      const mountPoint = line.split(' ')[1]
+      if (mountPoint?.startsWith(tmp)) execFileSync('umount', ['-l', mountPoint])
+    }
+    fs.rmSync(tmp, { recursive: true, force: true })
+  })
 
   it('benchmarks a temporary XFS and removes it', async () => {
     const result = await cli(['bench', '--scratch', '--pages', '256', '--batch', '16', '--writes', '160', '--rounds', '2', '--json'], {
@@ -397,6 +438,9 @@ describeFs('untorn bench --scratch', () => {
     let stderr = ''
     child.stderr.on('data', (d) => (stderr += d))
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+    onTestFinished(() => {
+      if (child.exitCode === null) child.kill('SIGKILL')
+    })
     // Interrupt once the scratch filesystem is mounted and the bench is writing to it.
     const deadline = Date.now() + 60_000
     while (!fs.readdirSync(tmp).some((d) => hasBenchDir(path.join(tmp, d, 'mnt')))) {

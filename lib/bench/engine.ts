@@ -7,6 +7,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { constants as fsConstants, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { open, type AtomicFile } from '../atomic-file';
 import { allocAligned } from '../buffers';
 import { blockDeviceLimits, rawStat } from '../capabilities';
@@ -272,6 +273,8 @@ export async function bench(options: BenchOptions = {}): Promise<BenchReport> {
         lane.nextWrite += size;
         written += size;
         report(writes !== null ? written / writes : elapsed / seconds!);
+        // With depth 1 every call is synchronous: let the event loop run (Ctrl-C, timers) between batches.
+        await yieldToEventLoop();
       }
       return { written, seconds: (performance.now() - start) / 1000 };
     };
