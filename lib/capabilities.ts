@@ -1,11 +1,10 @@
 // What the kernel says a file can write atomically: statx of the file, and
 // the sysfs limits of the block device under it.
-import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { binding, type RawStat } from './binding';
 import { fsError } from './errors';
 import type { AtomicWriteInfo } from './info';
-import { sysfsBlockDir } from './stack';
+import { diskOf, queueAtomicLimits, sysfsBlockDir } from './sysfs';
 import { validateTarget } from './validate';
 
 const STATX_DIOALIGN = 0x2000;
@@ -65,25 +64,6 @@ export interface BlockDeviceLimits {
   boundaryBytes: number;
 }
 
-async function readSysfsNumber(file: string): Promise<number> {
-  try {
-    return Number((await fsp.readFile(file, 'utf8')).trim());
-  } catch (err) {
-    // Kernels before 6.11 have no atomic_write_* files: no atomic support.
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
-    throw err;
-  }
-}
-
-/** The atomic_write_*_bytes limits in a disk's sysfs queue/ folder (a partition's are its disk's). */
-export async function queueAtomicLimits(disk: string): Promise<Omit<BlockDeviceLimits, 'device'>> {
-  const limit = (name: string) => readSysfsNumber(path.join(disk, 'queue', `atomic_write_${name}_bytes`));
-  const [unitMinBytes, unitMaxBytes, maxBytes, boundaryBytes] = await Promise.all(
-    ['unit_min', 'unit_max', 'max', 'boundary'].map(limit),
-  );
-  return { unitMinBytes, unitMaxBytes, maxBytes, boundaryBytes };
-}
-
 /**
  * The limits of the block device that holds `target` (or that `target` is).
  * null where there is none: tmpfs, overlay, btrfs's anonymous devices.
@@ -95,9 +75,7 @@ export async function blockDeviceLimits(target: string | number): Promise<BlockD
   const minor = isBlockDevice ? st.rdevMinor : st.devMinor;
   const dir = await sysfsBlockDir(major, minor);
   if (dir === null) return null;
-  // A partition has no queue/ of its own: the limits are its disk's.
-  const isPartition = await fsp.access(path.join(dir, 'partition')).then(() => true, () => false);
-  const disk = isPartition ? path.dirname(dir) : dir;
+  const { disk } = await diskOf(dir);
   return { device: path.basename(disk), ...(await queueAtomicLimits(disk)) };
 }
 

@@ -41,6 +41,11 @@ export function formatRatio(r: number): string {
   return `${r >= 9.95 ? r.toFixed(0) : r >= 0.995 ? r.toFixed(1) : r.toFixed(2)}x`;
 }
 
+/** "4 KiB..1 MiB", or "4 KiB" when both ends are one size. */
+export function formatRange(min: number, max: number): string {
+  return min === max ? formatBytes(min) : `${formatBytes(min)}..${formatBytes(max)}`;
+}
+
 /** Rows of cells as aligned columns: text left-aligned, numbers (cells starting with a digit) right-aligned. */
 export function table(rows: string[][], indent = ''): string {
   const widths: number[] = [];

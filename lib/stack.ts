@@ -75,6 +75,11 @@ export function parseMountInfo(text: string): MountLine[] {
   return mounts;
 }
 
+/** This process's mounts. */
+export async function readMountInfo(): Promise<MountLine[]> {
+  return parseMountInfo(await fsp.readFile('/proc/self/mountinfo', 'utf8'));
+}
+
 function isUnder(file: string, mountPoint: string): boolean {
   return mountPoint === '/' || file === mountPoint || file.startsWith(`${mountPoint}/`);
 }
@@ -86,7 +91,7 @@ function isUnder(file: string, mountPoint: string): boolean {
  */
 export async function findMount(file: string, devMajor: number, devMinor: number): Promise<Mount | null> {
   const real = await fsp.realpath(file);
-  const lines = parseMountInfo(await fsp.readFile('/proc/self/mountinfo', 'utf8'));
+  const lines = await readMountInfo();
   const candidates = lines.filter((m) => isUnder(real, m.mountPoint));
   const byDevice = candidates.filter((m) => m.devMajor === devMajor && m.devMinor === devMinor);
   // Longest mount point wins; among equals, the later (upper) mount.
@@ -152,15 +157,4 @@ export function atomicPathFor(paths: AtomicPaths, length: number): AtomicPath {
 export function bestAtomicPath(paths: AtomicPaths): AtomicPath {
   if (paths.hardwareMax > 0) return 'hardware';
   return paths.softwareMax > 0 ? 'software' : 'none';
-}
-
-/** /sys/dev/block/MAJ:MIN resolved, or null for an anonymous device (tmpfs, overlay). */
-export async function sysfsBlockDir(devMajor: number, devMinor: number): Promise<string | null> {
-  if (devMajor === 0) return null;
-  try {
-    return await fsp.realpath(`/sys/dev/block/${devMajor}:${devMinor}`);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw err;
-  }
 }

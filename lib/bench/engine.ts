@@ -11,7 +11,8 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { open, type AtomicFile } from '../atomic-file';
 import { allocAligned } from '../buffers';
 import { blockDeviceLimits, rawStat } from '../capabilities';
-import { atomicPathFor, atomicPaths, findMount, kernelRelease, sysfsBlockDir, type Mount } from '../stack';
+import { atomicPathFor, atomicPaths, findMount, kernelRelease, type Mount } from '../stack';
+import { sysfsBlockDir } from '../sysfs';
 import { readDeviceCounters } from './device-counters';
 import { BenchError } from './errors';
 import { bytesNeeded, resolveBenchConfig, type BenchOptions, type BenchProgress } from './options';
@@ -154,7 +155,8 @@ function ratio(value: number | null, reference: number | null): number | null {
   return value === null || reference === null || reference === 0 ? null : value / reference;
 }
 
-function summarize(lane: Lane, config: BenchConfig): Omit<StrategyResult, 'vsUnprotected'> {
+/** A strategy's figures; device ones only where the device's counters were read. */
+function summarize(lane: Lane, config: BenchConfig, counted: boolean): Omit<StrategyResult, 'vsUnprotected'> {
   const pagesPerSec = median(lane.roundRates);
   const perPage = (n: number) => (lane.pagesWritten > 0 ? n / lane.pagesWritten : 0);
   return {
@@ -166,9 +168,9 @@ function summarize(lane: Lane, config: BenchConfig): Omit<StrategyResult, 'vsUnp
     pagesPerSecRange: { min: Math.min(...lane.roundRates), max: Math.max(...lane.roundRates) },
     latencyUs: lane.latencies.percentiles(),
     batchLatencyUs: lane.batchLatencies.percentiles(),
-    deviceBytesPerPage: null,
+    deviceBytesPerPage: counted ? perPage(lane.deviceBytes) : null,
     flushesPerPage: perPage(lane.flushes),
-    deviceFlushesPerPage: null,
+    deviceFlushesPerPage: counted ? perPage(lane.deviceFlushes) : null,
   };
 }
 
@@ -314,11 +316,7 @@ export async function bench(options: BenchOptions = {}): Promise<BenchReport> {
       await verify(lane, config, signal);
     }
 
-    const summaries = lanes.map((lane) => ({
-      ...summarize(lane, config),
-      deviceBytesPerPage: counterDir ? lane.deviceBytes / lane.pagesWritten : null,
-      deviceFlushesPerPage: counterDir ? lane.deviceFlushes / lane.pagesWritten : null,
-    }));
+    const summaries = lanes.map((lane) => summarize(lane, config, counterDir !== null));
     const base = summaries.find((r) => r.strategy === 'unprotected');
     const results: StrategyResult[] = summaries.map((r) => ({ ...r, vsUnprotected: compare(r, base) }));
     return { stack, config, results, verdict: verdict(stack, results, leftOut), notes };

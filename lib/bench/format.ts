@@ -1,6 +1,6 @@
 // The human form of a bench report: the stack, one table of figures, one of
 // ratios to unprotected, and the verdict.
-import { formatBytes, formatCount, formatRatio, table } from '../format';
+import { formatBytes, formatCount, formatRange, formatRatio, table } from '../format';
 import type { BenchReport, StrategyResult } from './types';
 
 const dash = '-';
@@ -41,10 +41,10 @@ export function formatBenchReport(report: BenchReport): string {
   const { stack, results } = report;
   const { statx, blockDevice } = stack;
   const atomicLimits = statx.supported
-    ? `${formatBytes(statx.unitMin)}..${formatBytes(statx.unitMax)}${statx.unitMaxOpt ? ` (hardware-optimised to ${formatBytes(statx.unitMaxOpt)})` : ''}`
+    ? `${formatRange(statx.unitMin, statx.unitMax)}${statx.unitMaxOpt ? ` (hardware-optimised to ${formatBytes(statx.unitMaxOpt)})` : ''}`
     : 'unsupported';
   const device = blockDevice
-    ? `${blockDevice.device}: ${blockDevice.unitMaxBytes > 0 ? `atomic ${formatBytes(blockDevice.unitMinBytes)}..${formatBytes(blockDevice.unitMaxBytes)}` : 'no atomic writes'}`
+    ? `${blockDevice.device}: ${blockDevice.unitMaxBytes > 0 ? `atomic ${formatRange(blockDevice.unitMinBytes, blockDevice.unitMaxBytes)}` : 'no atomic writes'}`
     : 'none';
   const lines = [
     `untorn bench: ${describeRun(report)}`,

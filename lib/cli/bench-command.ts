@@ -6,7 +6,7 @@ import { bench } from '../bench/engine';
 import { formatBenchReport } from '../bench/format';
 import { bytesNeeded, DEFAULTS, resolveBenchConfig, type BenchOptions } from '../bench/options';
 import { scratchSize, withScratchXfs } from '../bench/scratch';
-import { STRATEGIES } from '../bench/types';
+import { STRATEGIES, type BenchConfig } from '../bench/types';
 import { parseChoice, parseCommandLine, parseInteger, parseList, parseSeconds, parseSize, UsageError } from './args';
 import { withInterrupt } from './interrupt';
 import type { Command } from './main';
@@ -51,8 +51,8 @@ const OPTIONS = {
 
 const kebab = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 
-/** The options as the engine takes them; every value checked before anything is created. */
-function benchOptions(values: Record<string, string | boolean | undefined>): BenchOptions {
+/** The options as the engine takes them, and the settings they come to; every value checked before anything is created. */
+function benchOptions(values: Record<string, string | boolean | undefined>): { options: BenchOptions; config: BenchConfig } {
   const text = (name: string) => values[name] as string | undefined;
   const maybe = <T>(name: string, parse: (name: string, text: string) => T) =>
     text(name) === undefined ? undefined : parse(name, text(name)!);
@@ -70,12 +70,11 @@ function benchOptions(values: Record<string, string | boolean | undefined>): Ben
   };
   if (options.duration !== undefined && options.writes !== undefined) throw new UsageError('give --duration or --writes, not both');
   try {
-    resolveBenchConfig(options);
+    return { options, config: resolveBenchConfig(options) };
   } catch (err) {
     // The engine names its options as the library does ("pageSize"); say them as typed.
     throw new UsageError((err as Error).message.replace(/"(\w+)"|'(\w+)'/, (_, a, b) => `--${kebab(a ?? b)}`));
   }
-  return options;
 }
 
 /** Fails before the run, not after it, when the chart cannot be written. */
@@ -93,19 +92,18 @@ export const benchCommand: Command = {
     if (positionals.length > 1) throw new UsageError(`one DIR at most, got ${positionals.length}: ${positionals.join(' ')}`);
     const scratch = values.scratch === true;
     if (scratch && positionals.length > 0) throw new UsageError('give DIR or --scratch, not both');
-    const options = benchOptions(values);
+    const { options, config } = benchOptions(values);
     const svg = values.svg as string | undefined;
     if (svg !== undefined) await checkSvgTarget(svg);
     // The thread pool must be big enough for the writes in flight; it is sized when first used.
-    if (!process.env.UV_THREADPOOL_SIZE && (options.depth ?? 1) > 4) process.env.UV_THREADPOOL_SIZE = String(options.depth);
+    if (!process.env.UV_THREADPOOL_SIZE && config.depth > 4) process.env.UV_THREADPOOL_SIZE = String(config.depth);
 
     const progress = progressLine(process.stderr);
     const report = await withInterrupt(async (signal) => {
       const run = (dir: string) => bench({ ...options, dir, signal, onProgress: progress?.update });
       try {
         if (!scratch) return await run(positionals[0] ?? '.');
-        const size = scratchSize(bytesNeeded(resolveBenchConfig(options)));
-        return await withScratchXfs(size, signal, run);
+        return await withScratchXfs(scratchSize(bytesNeeded(config)), signal, run);
       } finally {
         progress?.clear();
       }

@@ -1,8 +1,8 @@
 // The human form of a probe report: labels in one column, values beside
 // them, sizes in KiB/MiB; long lines wrap under their value column.
 import type { BlockDeviceLimits } from '../capabilities';
-import { formatBytes, table } from '../format';
-import { formatRange, type ProbeDevice, type ProbeReport } from './probe';
+import { formatBytes, formatRange, table } from '../format';
+import type { ProbeDevice, ProbeReport } from './probe';
 import type { TrialRecord } from './trial';
 
 const LABEL_WIDTH = 16;

@@ -5,13 +5,14 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { blockDeviceLimits, queueAtomicLimits, rawStat, toAtomicWriteInfo, type BlockDeviceLimits } from '../capabilities';
-import { formatBytes } from '../format';
+import { blockDeviceLimits, rawStat, toAtomicWriteInfo, type BlockDeviceLimits } from '../capabilities';
+import { formatBytes, formatRange } from '../format';
 import type { AtomicWriteInfo } from '../info';
 import {
-  atomicPathFor, atomicPaths, bestAtomicPath, findMount, kernelAtLeast, kernelRelease, parseMountInfo,
-  sysfsBlockDir, type AtomicPath, type AtomicPaths,
+  atomicPathFor, atomicPaths, bestAtomicPath, findMount, kernelAtLeast, kernelRelease, readMountInfo,
+  type AtomicPath, type AtomicPaths,
 } from '../stack';
+import { diskOf, queueAtomicLimits, readSysfs, sysfsBlockDir, sysfsEntries, sysfsHas } from '../sysfs';
 import { runTrial, type TrialRecord } from './trial';
 
 export type { TrialRecord } from './trial';
@@ -103,39 +104,13 @@ function targetKind(target: string, mode: number): ProbeReport['kind'] {
 
 const PAGE = 16384;
 
-/** "4 KiB..1 MiB", or "4 KiB" when both ends are one size. */
-export function formatRange(min: number, max: number): string {
-  return min === max ? formatBytes(min) : `${formatBytes(min)}..${formatBytes(max)}`;
-}
-
-async function readSysfs(file: string): Promise<string | null> {
-  try {
-    return (await fsp.readFile(file, 'utf8')).trim();
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw err;
-  }
-}
-
-const exists = (file: string) => fsp.access(file).then(() => true, () => false);
-
 async function deviceKind(dir: string, isPartition: boolean): Promise<DeviceKind> {
   if (isPartition) return 'partition';
-  if (await exists(path.join(dir, 'dm'))) return 'dm';
-  if (await exists(path.join(dir, 'md'))) return 'md';
+  if (await sysfsHas(path.join(dir, 'dm'))) return 'dm';
+  if (await sysfsHas(path.join(dir, 'md'))) return 'md';
   // An unbound loop device has no loop/ folder: go by the name too.
-  if (/^loop\d+$/.test(path.basename(dir)) || (await exists(path.join(dir, 'loop')))) return 'loop';
+  if (/^loop\d+$/.test(path.basename(dir)) || (await sysfsHas(path.join(dir, 'loop')))) return 'loop';
   return 'disk';
-}
-
-/** A sysfs folder's entries, sorted; none when it does not exist (a partition has no slaves/). */
-async function entries(dir: string): Promise<string[]> {
-  try {
-    return (await fsp.readdir(dir)).sort();
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
-  }
 }
 
 /**
@@ -149,13 +124,11 @@ export async function devicesUnder(top: string): Promise<ProbeDevice[]> {
     const name = path.basename(dir);
     if (seen.has(name)) return;
     seen.add(name);
-    const isPartition = await exists(path.join(dir, 'partition'));
-    // A partition has no queue/ of its own: its limits are its disk's.
-    const disk = isPartition ? path.dirname(dir) : dir;
+    const { disk, isPartition } = await diskOf(dir);
     const slaves = path.join(dir, 'slaves');
     const memberDirs = isPartition
       ? [disk]
-      : await Promise.all((await entries(slaves)).map((slave) => fsp.realpath(path.join(slaves, slave))));
+      : await Promise.all((await sysfsEntries(slaves)).map((slave) => fsp.realpath(path.join(slaves, slave))));
     const device: ProbeDevice = {
       name,
       kind: await deviceKind(dir, isPartition),
@@ -196,8 +169,7 @@ async function statNewFile(dir: string): Promise<AtomicWriteInfo | string> {
 
 /** Where the target's block device is mounted, if anywhere (for a block device target). */
 async function mountsOf(major: number, minor: number): Promise<{ type: string; mountPoint: string }[]> {
-  const lines = parseMountInfo(await fsp.readFile('/proc/self/mountinfo', 'utf8'));
-  return lines.filter((m) => m.devMajor === major && m.devMinor === minor);
+  return (await readMountInfo()).filter((m) => m.devMajor === major && m.devMinor === minor);
 }
 
 /** What the verdict and advice are decided from. */
