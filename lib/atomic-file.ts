@@ -2,16 +2,24 @@
 // whose writeAtomic() is one pwritev2(RWF_ATOMIC) that untorn has checked first.
 import { binding, type RawStat } from './binding';
 import { toAtomicWriteInfo } from './capabilities';
-import { check, closedError, fsError } from './errors';
+import { engine } from './engine';
+import { batchError, check, closedError, fsError } from './errors';
 import type { AtomicWriteInfo } from './info';
 import {
-  checkAtomicWrite, checkDirectIo, parseMode, parseOpenFlags, validatePath, validatePosition, validateView,
-  validateWriteOptions, type IoKind,
+  checkAtomicWrite, checkDirectIo, parseMode, parseOpenFlags, validateBatch, validateBatchOptions, validatePath,
+  validatePosition, validateView, validateWriteOptions, type BatchEntry, type IoKind,
 } from './validate';
+
+export type { BatchEntry };
 
 export interface WriteOptions {
   /** RWF_DSYNC: the write is durable when it returns, as if followed by fdatasync. */
   dsync?: boolean;
+}
+
+export interface BatchWriteOptions extends WriteOptions {
+  /** One fdatasync once every write of the batch has completed; the promise resolves after it. */
+  datasync?: boolean;
 }
 
 const CONSTRUCT = Symbol('AtomicFile');
@@ -50,8 +58,10 @@ export class AtomicFile {
   // The async forms check synchronously and hand a refusal back as a
   // rejected promise, as fs/promises does, without an extra async frame.
   writeAtomic(buffer: ArrayBufferView, position: number, options?: WriteOptions): Promise<number> {
-    return this.#start('pwritev2', () =>
-      binding.pwritev2(this.#fd, buffer, position, this.#checkAtomic(buffer, position, options)));
+    return this.#start('pwritev2', () => {
+      const rwflags = this.#checkAtomic(buffer, position, options);
+      return engine().write(this.#fd, buffer, position, rwflags);
+    });
   }
 
   writeAtomicSync(buffer: ArrayBufferView, position: number, options?: WriteOptions): number {
@@ -61,8 +71,10 @@ export class AtomicFile {
 
   /** A plain O_DIRECT write: no RWF_ATOMIC, so it may tear. */
   write(buffer: ArrayBufferView, position: number, options?: WriteOptions): Promise<number> {
-    return this.#start('pwritev2', () =>
-      binding.pwritev2(this.#fd, buffer, position, this.#checkDirect('write', buffer, position, options)));
+    return this.#start('pwritev2', () => {
+      const rwflags = this.#checkDirect('write', buffer, position, options);
+      return engine().write(this.#fd, buffer, position, rwflags);
+    });
   }
 
   writeSync(buffer: ArrayBufferView, position: number, options?: WriteOptions): number {
@@ -74,7 +86,7 @@ export class AtomicFile {
   read(buffer: ArrayBufferView, position: number): Promise<number> {
     return this.#start('preadv2', () => {
       this.#checkDirect('read', buffer, position, undefined);
-      return binding.preadv2(this.#fd, buffer, position);
+      return engine().read(this.#fd, buffer, position);
     });
   }
 
@@ -86,7 +98,7 @@ export class AtomicFile {
   async datasync(): Promise<void> {
     await this.#start('fdatasync', () => {
       this.#assertOpen();
-      return binding.fdatasync(this.#fd);
+      return engine().fsync(this.#fd, true);
     });
   }
 
@@ -98,13 +110,52 @@ export class AtomicFile {
   async sync(): Promise<void> {
     await this.#start('fsync', () => {
       this.#assertOpen();
-      return binding.fsync(this.#fd);
+      return engine().fsync(this.#fd, false);
     });
   }
 
   syncSync(): void {
     this.#assertOpen();
     check(binding.fsyncSync(this.#fd), 'fsync', this.path);
+  }
+
+  /**
+   * Writes every entry with RWF_ATOMIC, all submitted together; each write is
+   * untorn, the batch as a whole is not atomic. Every entry is checked before
+   * any is submitted: one bad entry refuses the batch and nothing is written.
+   * Resolves to the byte counts, after the fdatasync where `datasync` is set.
+   */
+  writeAtomicBatch(writes: Iterable<BatchEntry>, options?: BatchWriteOptions): Promise<number[]> {
+    return this.#startBatch('pwritev2', () => {
+      const { entries, dsync, datasync } = this.#checkBatchWrites(writes, options);
+      for (const { buffer, position } of entries) {
+        checkAtomicWrite(this.info, buffer.byteLength, position, binding.bufferAddress(buffer), this.path);
+      }
+      return [entries, binding.RWF_ATOMIC | (dsync ? binding.RWF_DSYNC : 0), datasync];
+    });
+  }
+
+  /** As writeAtomicBatch, with plain O_DIRECT writes (no RWF_ATOMIC): each may tear. */
+  writeBatch(writes: Iterable<BatchEntry>, options?: BatchWriteOptions): Promise<number[]> {
+    return this.#startBatch('pwritev2', () => {
+      const { entries, dsync, datasync } = this.#checkBatchWrites(writes, options);
+      for (const { buffer, position } of entries) {
+        checkDirectIo(this.info, 'write', buffer.byteLength, position, binding.bufferAddress(buffer), this.path);
+      }
+      return [entries, dsync ? binding.RWF_DSYNC : 0, datasync];
+    });
+  }
+
+  /** Reads every entry's whole view, all submitted together; resolves to the bytes read per entry. */
+  readBatch(reads: Iterable<BatchEntry>): Promise<number[]> {
+    return this.#startBatch('preadv2', () => {
+      this.#assertOpen();
+      const entries = validateBatch(reads, 'reads');
+      for (const { buffer, position } of entries) {
+        checkDirectIo(this.info, 'read', buffer.byteLength, position, binding.bufferAddress(buffer), this.path);
+      }
+      return [entries, null, false];
+    });
   }
 
   /**
@@ -165,6 +216,41 @@ export class AtomicFile {
       if (--this.#inFlight === 0) this.#idle?.();
       return check(result, syscall, this.path);
     });
+  }
+
+  /**
+   * As #start, for a batch: `begin` checks every entry and returns them with
+   * the write flags (null for reads) and whether an fdatasync ends the batch.
+   */
+  #startBatch(syscall: string, begin: () => [BatchEntry[], number | null, boolean]): Promise<number[]> {
+    let operation: Promise<number[]>;
+    let count: number;
+    try {
+      const [entries, rwflags, datasync] = begin();
+      count = entries.length;
+      const views = entries.map((e) => e.buffer);
+      const positions = entries.map((e) => e.position);
+      const io = engine();
+      if (count === 0) operation = datasync ? io.fsync(this.#fd, true).then((r) => [r]) : Promise.resolve([]);
+      else if (rwflags === null) operation = io.readBatch(this.#fd, views, positions);
+      else operation = io.writeBatch(this.#fd, views, positions, rwflags, datasync);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    this.#inFlight++;
+    return operation.then((results) => {
+      if (--this.#inFlight === 0) this.#idle?.();
+      const perEntry = results.slice(0, count);
+      if (perEntry.some((r) => r < 0)) throw batchError(perEntry, syscall, this.path);
+      if (results.length > count && results[count] < 0) throw batchError(perEntry, 'fdatasync', this.path, results[count]);
+      return perEntry;
+    });
+  }
+
+  #checkBatchWrites(writes: unknown, options: unknown): { entries: BatchEntry[]; dsync: boolean; datasync: boolean } {
+    this.#assertOpen();
+    const { dsync, datasync } = validateBatchOptions(options);
+    return { entries: validateBatch(writes, 'writes'), dsync, datasync };
   }
 
   #assertOpen(): void {

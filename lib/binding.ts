@@ -37,6 +37,15 @@ interface Binding {
   close(fd: number): Promise<number>;
   closeSync(fd: number): number;
   bufferAddress(memory: ArrayBuffer | ArrayBufferView): number;
+  // The io_uring engine of the calling thread (lib/engine.ts).
+  ringOpen(): number;
+  ringFlags(): number;
+  ringPeak(): number;
+  ringWrite(fd: number, view: ArrayBufferView, position: number, rwflags: number): Promise<number>;
+  ringRead(fd: number, view: ArrayBufferView, position: number): Promise<number>;
+  ringFsync(fd: number, datasync: boolean): Promise<number>;
+  ringWriteBatch(fd: number, views: ArrayBufferView[], positions: number[], rwflags: number, datasync: boolean): Promise<number[]>;
+  ringReadBatch(fd: number, views: ArrayBufferView[], positions: number[]): Promise<number[]>;
   RWF_ATOMIC: number;
   RWF_DSYNC: number;
   STATX_WRITE_ATOMIC: number;

@@ -113,6 +113,25 @@ export function invalidArgValue(name: string, value: unknown, reason: string): C
   );
 }
 
+/** A batch in which some operation failed: the first error, carrying each entry's byte count or error. */
+export interface BatchError extends SystemError {
+  results: (number | SystemError)[];
+}
+
+/**
+ * The error of a failed batch: the first failed entry's (or, when `syncErrno`
+ * is given, the trailing fdatasync's), with `results` per entry.
+ */
+export function batchError(results: number[], syscall: string, path: string, syncErrno?: number): BatchError {
+  const perEntry = results.map((r) => (r < 0 ? fsError(r, syscall, path) : r));
+  // A separate object from the entries' own errors, so `results` holds no cycle.
+  const err = (syncErrno !== undefined
+    ? fsError(syncErrno, 'fdatasync', path)
+    : fsError(results.find((r) => r < 0)!, syscall, path)) as BatchError;
+  err.results = perEntry;
+  return err;
+}
+
 /** Turns a native result into the value or throws the fs error it stands for. */
 export function check(result: number, syscall: string, path?: string): number {
   if (result < 0) throw fsError(result, syscall, path);

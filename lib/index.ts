@@ -3,8 +3,9 @@
 export { statAtomic, statAtomicSync, blockDeviceLimits, type BlockDeviceLimits } from './capabilities';
 export type { AtomicWriteInfo } from './info';
 export { allocAligned } from './buffers';
-export { open, openSync, AtomicFile, type WriteOptions } from './atomic-file';
-export { AtomicWriteError, type AtomicWriteErrorCode, type SystemError } from './errors';
+export { open, openSync, AtomicFile, type WriteOptions, type BatchWriteOptions, type BatchEntry } from './atomic-file';
+export { ioEngine, type IoEngine } from './engine';
+export { AtomicWriteError, type AtomicWriteErrorCode, type SystemError, type BatchError } from './errors';
 export { bench, type BenchOptions, type BenchProgress } from './bench/engine';
 export { BenchError } from './bench/errors';
 export type {

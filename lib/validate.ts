@@ -17,20 +17,72 @@ export function validateView(value: unknown, name = 'buffer'): asserts value is 
   if (!ArrayBuffer.isView(value)) throw invalidArgType(name, 'an instance of Buffer, TypedArray, or DataView', value);
 }
 
-export function validatePosition(value: unknown): asserts value is number {
-  if (typeof value !== 'number') throw invalidArgType('position', 'of type number', value);
+export function validatePosition(value: unknown, name = 'position'): asserts value is number {
+  if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value);
   if (!Number.isInteger(value) || value < 0 || value > MAX_POSITION) {
-    throw outOfRange('position', `an integer >= 0 && <= ${MAX_POSITION}`, value);
+    throw outOfRange(name, `an integer >= 0 && <= ${MAX_POSITION}`, value);
   }
+}
+
+function validateOptionsObject(options: unknown): void {
+  if (options !== undefined && (options === null || typeof options !== 'object')) {
+    throw invalidArgType('options', 'of type object', options);
+  }
+}
+
+function booleanOption(options: Record<string, unknown> | undefined, key: string): boolean {
+  const value = options?.[key];
+  if (value !== undefined && typeof value !== 'boolean') throw invalidArgType(`options.${key}`, 'of type boolean', value);
+  return value === true;
 }
 
 /** `{ dsync?: boolean }` or undefined; returns whether RWF_DSYNC is asked for. */
 export function validateWriteOptions(options: unknown): boolean {
-  if (options === undefined) return false;
-  if (options === null || typeof options !== 'object') throw invalidArgType('options', 'of type object', options);
-  const { dsync } = options as { dsync?: unknown };
-  if (dsync !== undefined && typeof dsync !== 'boolean') throw invalidArgType('options.dsync', 'of type boolean', dsync);
-  return dsync === true;
+  validateOptionsObject(options);
+  return booleanOption(options as Record<string, unknown> | undefined, 'dsync');
+}
+
+/** `{ dsync?: boolean; datasync?: boolean }` or undefined, for a batch of writes. */
+export function validateBatchOptions(options: unknown): { dsync: boolean; datasync: boolean } {
+  validateOptionsObject(options);
+  const o = options as Record<string, unknown> | undefined;
+  return { dsync: booleanOption(o, 'dsync'), datasync: booleanOption(o, 'datasync') };
+}
+
+/** One write or read of a batch: the whole view, at `position`. */
+export interface BatchEntry {
+  buffer: ArrayBufferView;
+  position: number;
+}
+
+/**
+ * The entries of a batch (`name` is 'writes' or 'reads'), each checked as a
+ * single call's arguments would be, and no two overlapping: two operations
+ * in flight on one range race.
+ */
+export function validateBatch(entries: unknown, name: string): BatchEntry[] {
+  if (entries === null || typeof entries !== 'object' || typeof (entries as Iterable<unknown>)[Symbol.iterator] !== 'function') {
+    throw invalidArgType(name, 'an iterable of { buffer, position } objects', entries);
+  }
+  const list: BatchEntry[] = [];
+  for (const entry of entries as Iterable<unknown>) {
+    const at = `${name}[${list.length}]`;
+    if (entry === null || typeof entry !== 'object') throw invalidArgType(at, 'of type object', entry);
+    const { buffer, position } = entry as { buffer?: unknown; position?: unknown };
+    validateView(buffer, `${at}.buffer`);
+    validatePosition(position, `${at}.position`);
+    list.push({ buffer, position });
+  }
+  const order = list.map((_, i) => i).sort((a, b) => list[a].position - list[b].position);
+  for (let k = 1; k < order.length; k++) {
+    const prev = list[order[k - 1]];
+    const next = list[order[k]];
+    if (prev.position + prev.buffer.byteLength > next.position) {
+      throw invalidArgValue(`${name}[${order[k]}].position`, next.position,
+        `overlaps ${name}[${order[k - 1]}] (bytes ${prev.position} to ${prev.position + prev.buffer.byteLength}): entries of one batch must not overlap`);
+    }
+  }
+  return list;
 }
 
 export function validatePath(value: unknown, name = 'path'): asserts value is string {

@@ -5,8 +5,10 @@
 
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "atomic_io.h"
+#include "engine.h"
 
 namespace {
 
@@ -222,6 +224,93 @@ Napi::Value BufferAddress(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(reinterpret_cast<uintptr_t>(data)));
 }
 
+
+// The ring engine's exports. lib/engine.ts calls them only after ringOpen()
+// returned 0 on this thread.
+untorn::RingEngine* Engine(Napi::Env env) {
+  int error;
+  untorn::RingEngine* engine = untorn::RingEngineFor(env, &error);
+  if (engine == nullptr) Napi::Error::New(env, "untorn: no io_uring on this thread").ThrowAsJavaScriptException();
+  return engine;
+}
+
+Napi::Value RingOpen(const Napi::CallbackInfo& info) {
+  int error;
+  untorn::RingEngineFor(info.Env(), &error);
+  return Napi::Number::New(info.Env(), error);
+}
+
+Napi::Value RingFlags(const Napi::CallbackInfo& info) {
+  untorn::RingEngine* engine = Engine(info.Env());
+  return engine == nullptr ? info.Env().Undefined() : Napi::Number::New(info.Env(), untorn::RingSetupFlags(engine));
+}
+
+Napi::Value RingPeak(const Napi::CallbackInfo& info) {
+  untorn::RingEngine* engine = Engine(info.Env());
+  return engine == nullptr ? info.Env().Undefined() : Napi::Number::New(info.Env(), untorn::RingTakePeak(engine));
+}
+
+Napi::Value Submit(const Napi::CallbackInfo& info, std::vector<untorn::RingEntry> entries,
+                   std::vector<napi_value> keep, bool datasync_after, bool as_array) {
+  untorn::RingEngine* engine = Engine(info.Env());
+  if (engine == nullptr) return info.Env().Undefined();
+  return Napi::Value(info.Env(), untorn::RingSubmit(engine, info.Env(), std::move(entries), std::move(keep),
+                                                    datasync_after, as_array));
+}
+
+// ringWrite(fd, view, position, rwflags) and ringRead(fd, view, position).
+template <untorn::RingOp Op>
+Napi::Value RingIo(const Napi::CallbackInfo& info) {
+  void* data;
+  size_t length;
+  if (!info[0].IsNumber() || !ViewBytes(info[1], &data, &length) || !info[2].IsNumber() ||
+      (Op == untorn::RingOp::kWrite && !info[3].IsNumber()))
+    return Throw(info.Env(), "untorn: bad arguments to native call");
+  int rwflags = Op == untorn::RingOp::kWrite ? info[3].As<Napi::Number>().Int32Value() : 0;
+  untorn::RingEntry e{Op, info[0].As<Napi::Number>().Int32Value(), data, length,
+                      info[2].As<Napi::Number>().Int64Value(), rwflags};
+  return Submit(info, {e}, {info[1]}, false, false);
+}
+
+// ringFsync(fd, datasync).
+Napi::Value RingFsync(const Napi::CallbackInfo& info) {
+  if (!info[0].IsNumber() || !info[1].IsBoolean()) return Throw(info.Env(), "untorn: bad arguments to native call");
+  auto op = info[1].As<Napi::Boolean>().Value() ? untorn::RingOp::kFdatasync : untorn::RingOp::kFsync;
+  return Submit(info, {untorn::RingEntry{op, info[0].As<Napi::Number>().Int32Value(), nullptr, 0, 0, 0}}, {}, false,
+                false);
+}
+
+// ringWriteBatch(fd, views, positions, rwflags, datasync) and
+// ringReadBatch(fd, views, positions): one request, one promise of an array.
+template <untorn::RingOp Op>
+Napi::Value RingBatch(const Napi::CallbackInfo& info) {
+  bool write = Op == untorn::RingOp::kWrite;
+  if (!info[0].IsNumber() || !info[1].IsArray() || !info[2].IsArray() ||
+      (write && (!info[3].IsNumber() || !info[4].IsBoolean())))
+    return Throw(info.Env(), "untorn: bad arguments to native call");
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  auto views = info[1].As<Napi::Array>();
+  auto positions = info[2].As<Napi::Array>();
+  uint32_t count = views.Length();
+  if (positions.Length() != count) return Throw(info.Env(), "untorn: bad arguments to native call");
+  int rwflags = write ? info[3].As<Napi::Number>().Int32Value() : 0;
+  std::vector<untorn::RingEntry> entries;
+  std::vector<napi_value> keep;
+  entries.reserve(count);
+  keep.reserve(count);
+  for (uint32_t i = 0; i < count; i++) {
+    Napi::Value view = views.Get(i);
+    Napi::Value position = positions.Get(i);
+    void* data;
+    size_t length;
+    if (!ViewBytes(view, &data, &length) || !position.IsNumber())
+      return Throw(info.Env(), "untorn: bad arguments to native call");
+    entries.push_back(untorn::RingEntry{Op, fd, data, length, position.As<Napi::Number>().Int64Value(), rwflags});
+    keep.push_back(view);
+  }
+  return Submit(info, std::move(entries), std::move(keep), write && info[4].As<Napi::Boolean>().Value(), true);
+}
+
 template <typename Op, bool (*Make)(const Napi::CallbackInfo&, Op*), int KeepArg = -1>
 void Export(Napi::Env env, Napi::Object exports, const char* name) {
   exports.Set(name, Napi::Function::New<Async<Op, Make, KeepArg>>(env, name));
@@ -237,6 +326,14 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Export<FdOp, MakeFd<untorn::Sync>>(env, exports, "fsync");
   Export<FdOp, MakeFd<untorn::Close>>(env, exports, "close");
   exports.Set("bufferAddress", Napi::Function::New<BufferAddress>(env, "bufferAddress"));
+  exports.Set("ringOpen", Napi::Function::New<RingOpen>(env, "ringOpen"));
+  exports.Set("ringFlags", Napi::Function::New<RingFlags>(env, "ringFlags"));
+  exports.Set("ringPeak", Napi::Function::New<RingPeak>(env, "ringPeak"));
+  exports.Set("ringWrite", Napi::Function::New<RingIo<untorn::RingOp::kWrite>>(env, "ringWrite"));
+  exports.Set("ringRead", Napi::Function::New<RingIo<untorn::RingOp::kRead>>(env, "ringRead"));
+  exports.Set("ringFsync", Napi::Function::New<RingFsync>(env, "ringFsync"));
+  exports.Set("ringWriteBatch", Napi::Function::New<RingBatch<untorn::RingOp::kWrite>>(env, "ringWriteBatch"));
+  exports.Set("ringReadBatch", Napi::Function::New<RingBatch<untorn::RingOp::kRead>>(env, "ringReadBatch"));
   exports.Set("RWF_ATOMIC", untorn::kRwfAtomic);
   exports.Set("RWF_DSYNC", untorn::kRwfDsync);
   exports.Set("STATX_WRITE_ATOMIC", untorn::kStatxWriteAtomic);
