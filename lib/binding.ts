@@ -37,6 +37,11 @@ interface Binding {
   close(fd: number): Promise<number>;
   closeSync(fd: number): number;
   bufferAddress(memory: ArrayBuffer | ArrayBufferView): number;
+  crc32c(view: ArrayBufferView, seed: number): number;
+  /** "sse4.2", "armv8-crc" or "table". */
+  crc32cImplementation: string;
+  /** F_OFD_SETLK on the whole file: 0, or -EAGAIN when another open holds a conflicting lock. */
+  lockFile(fd: number, exclusive: boolean): number;
   // The io_uring engine of the calling thread (lib/engine.ts).
   ringOpen(): number;
   ringFlags(): number;

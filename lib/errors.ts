@@ -49,6 +49,29 @@ export class AtomicWriteError extends Error {
   }
 }
 
+export type PageFileErrorCode = 'ERR_PAGEFILE_FORMAT' | 'ERR_PAGEFILE_LOCKED' | 'ERR_PAGE_CORRUPT';
+
+/**
+ * A page file refused: not a page file (or of another page size), held by
+ * another writer, or a page that failed its check. `page` and `reason` are
+ * set for ERR_PAGE_CORRUPT.
+ */
+export class PageFileError extends Error {
+  readonly code: PageFileErrorCode;
+  readonly path: string;
+  readonly page?: number;
+  readonly reason?: string;
+
+  constructor(code: PageFileErrorCode, message: string, details: { path: string; page?: number; reason?: string }) {
+    super(message);
+    this.name = 'PageFileError';
+    this.code = code;
+    this.path = details.path;
+    if (details.page !== undefined) this.page = details.page;
+    if (details.reason !== undefined) this.reason = details.reason;
+  }
+}
+
 /** What Node's fs errors carry. */
 export interface SystemError extends Error {
   errno: number;
@@ -72,9 +95,9 @@ export function fsError(errno: number, syscall: string, path?: string): SystemEr
   return err;
 }
 
-/** I/O on a closed AtomicFile: refused before any system call, so no `syscall`. */
-export function closedError(path: string): SystemError {
-  const err = systemError(-constants.errno.EBADF, `'${path}' is closed`);
+/** I/O on a closed file (or a write to one opened read-only): refused before any system call, so no `syscall`. */
+export function closedError(path: string, state = 'is closed'): SystemError {
+  const err = systemError(-constants.errno.EBADF, `'${path}' ${state}`);
   err.path = path;
   return err;
 }

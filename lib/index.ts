@@ -5,7 +5,14 @@ export type { AtomicWriteInfo } from './info';
 export { allocAligned } from './buffers';
 export { open, openSync, AtomicFile, type WriteOptions, type BatchWriteOptions, type BatchEntry } from './atomic-file';
 export { ioEngine, type IoEngine } from './engine';
-export { AtomicWriteError, type AtomicWriteErrorCode, type SystemError, type BatchError } from './errors';
+export {
+  AtomicWriteError, PageFileError, type AtomicWriteErrorCode, type PageFileErrorCode, type SystemError, type BatchError,
+} from './errors';
+export { crc32c } from './crc32c';
+export {
+  openPageFile, PageFile, type PageFileOptions, type PageFileRecovery, type PageFileStrategy, type PageWrite,
+  type PageFileVerifyResult,
+} from './page-file/page-file';
 export { bench, type BenchOptions, type BenchProgress } from './bench/engine';
 export { BenchError } from './bench/errors';
 export type {

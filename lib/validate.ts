@@ -85,6 +85,13 @@ export function validateBatch(entries: unknown, name: string): BatchEntry[] {
   return list;
 }
 
+/** crc32c's arguments: any view, and a seed that is a CRC (an unsigned 32-bit integer). */
+export function validateCrc32cArgs(data: unknown, seed: unknown): void {
+  validateView(data, 'data');
+  if (typeof seed !== 'number') throw invalidArgType('seed', 'of type number', seed);
+  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw outOfRange('seed', 'an integer >= 0 && <= 4294967295', seed);
+}
+
 export function validatePath(value: unknown, name = 'path'): asserts value is string {
   if (typeof value !== 'string') throw invalidArgType(name, 'of type string', value);
   // The kernel would read only up to the NUL: another file than the one named.
@@ -203,4 +210,92 @@ export function checkAtomicWrite(info: AtomicWriteInfo, length: number, position
       info, kind, length, position, path);
   }
   checkDirectIo(info, kind, length, position, address, path);
+}
+
+// ---------------------------------------------------------------------------
+// page files
+
+export const PAGE_FLAGS = ['r', 'r+', 'w+', 'wx+'] as const;
+export const PAGE_STRATEGIES = ['auto', 'atomic', 'doublewrite', 'unprotected'] as const;
+export const MAX_BATCH_PAGES = 1024;
+const MIN_PAGE_SIZE = 4096;
+const MAX_PAGE_SIZE = 65536;
+
+export interface PageFileSettings {
+  pageSize: number;
+  /** undefined: 'r+' when the file exists, else it is created. */
+  flags: (typeof PAGE_FLAGS)[number] | undefined;
+  strategy: (typeof PAGE_STRATEGIES)[number];
+  doublewritePath: string;
+  batchPages: number;
+}
+
+function choice<T extends string>(name: string, value: unknown, choices: readonly T[]): T {
+  if (typeof value !== 'string') throw invalidArgType(name, 'of type string', value);
+  if (!(choices as readonly string[]).includes(value)) throw invalidArgValue(name, value, `must be one of ${choices.map((c) => `'${c}'`).join(', ')}`);
+  return value as T;
+}
+
+/** openPageFile's arguments, with the defaults filled in. */
+export function validatePageFileOptions(path: unknown, options: unknown): PageFileSettings {
+  validatePath(path);
+  validateOptionsObject(options);
+  const o = (options ?? {}) as Record<string, unknown>;
+  const pageSize = o.pageSize ?? 16384;
+  if (typeof pageSize !== 'number') throw invalidArgType('options.pageSize', 'of type number', pageSize);
+  if (!isPowerOfTwo(pageSize) || pageSize < MIN_PAGE_SIZE || pageSize > MAX_PAGE_SIZE) {
+    throw outOfRange('options.pageSize', `a power of two >= ${MIN_PAGE_SIZE} && <= ${MAX_PAGE_SIZE}`, pageSize);
+  }
+  const flags = o.flags === undefined ? undefined : choice('options.flags', o.flags, PAGE_FLAGS);
+  const strategy = o.strategy === undefined ? 'auto' : choice('options.strategy', o.strategy, PAGE_STRATEGIES);
+  const doublewritePath = o.doublewritePath ?? `${path}.dblwr`;
+  validatePath(doublewritePath, 'options.doublewritePath');
+  if (doublewritePath === path) throw invalidArgValue('options.doublewritePath', doublewritePath, 'must not be the page file itself');
+  const batchPages = o.batchPages ?? 64;
+  if (typeof batchPages !== 'number') throw invalidArgType('options.batchPages', 'of type number', batchPages);
+  if (!Number.isInteger(batchPages) || batchPages < 1 || batchPages > MAX_BATCH_PAGES) {
+    throw outOfRange('options.batchPages', `an integer >= 1 && <= ${MAX_BATCH_PAGES}`, batchPages);
+  }
+  return { pageSize, flags, strategy, doublewritePath, batchPages };
+}
+
+/** A page number: a safe integer >= 0. */
+export function validatePageNumber(value: unknown, name = 'page'): asserts value is number {
+  if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value);
+  if (!Number.isSafeInteger(value) || value < 0) throw outOfRange(name, `an integer >= 0 && <= ${MAX_POSITION}`, value);
+}
+
+/** A view of exactly one page's payload. */
+export function validatePayload(value: unknown, payloadSize: number, name: string): asserts value is ArrayBufferView {
+  validateView(value, name);
+  if (value.byteLength !== payloadSize) {
+    throw invalidArgValue(name, value, `must be ${payloadSize} bytes long (the page file's payloadSize), not ${value.byteLength}`);
+  }
+}
+
+/** One page write of a writePages call. */
+export interface PageWriteEntry {
+  page: number;
+  data: ArrayBufferView;
+}
+
+/** writePages' argument: payload-sized views, no page twice. */
+export function validatePageWrites(writes: unknown, payloadSize: number): PageWriteEntry[] {
+  if (writes === null || typeof writes !== 'object' || typeof (writes as Iterable<unknown>)[Symbol.iterator] !== 'function') {
+    throw invalidArgType('writes', 'an iterable of { page, data } objects', writes);
+  }
+  const list: PageWriteEntry[] = [];
+  const seen = new Map<number, number>();
+  for (const entry of writes as Iterable<unknown>) {
+    const at = `writes[${list.length}]`;
+    if (entry === null || typeof entry !== 'object') throw invalidArgType(at, 'of type object', entry);
+    const { page, data } = entry as { page?: unknown; data?: unknown };
+    validatePageNumber(page, `${at}.page`);
+    validatePayload(data, payloadSize, `${at}.data`);
+    const earlier = seen.get(page);
+    if (earlier !== undefined) throw invalidArgValue(`${at}.page`, page, `repeats writes[${earlier}].page: one call writes a page once`);
+    seen.set(page, list.length);
+    list.push({ page, data });
+  }
+  return list;
 }

@@ -78,6 +78,15 @@ int DataSync(int fd) { return static_cast<int>(Result(fdatasync(fd))); }
 
 int Sync(int fd) { return static_cast<int>(Result(fsync(fd))); }
 
+int LockFile(int fd, bool exclusive) {
+  struct flock lock = {};
+  lock.l_type = exclusive ? F_WRLCK : F_RDLCK;
+  lock.l_whence = SEEK_SET;  // l_start 0, l_len 0: the whole file, however it grows
+  int r = fcntl(fd, F_OFD_SETLK, &lock);
+  // POSIX lets a refused lock be EACCES or EAGAIN; say one thing.
+  return r < 0 ? (errno == EACCES ? -EAGAIN : -errno) : 0;
+}
+
 // close(2) is not retried on EINTR: on Linux the fd is gone either way.
 int Close(int fd) { return static_cast<int>(Result(close(fd))); }
 

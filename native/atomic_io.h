@@ -41,5 +41,10 @@ int64_t PRead(int fd, void* data, size_t length, int64_t position);
 int DataSync(int fd);
 int Sync(int fd);
 int Close(int fd);
+// A non-blocking open-file-description lock on the whole file (F_OFD_SETLK):
+// exclusive (F_WRLCK) or shared (F_RDLCK); -EAGAIN when another holds it. It
+// conflicts with every other open of the file, in this process or another,
+// and ends when this description is closed.
+int LockFile(int fd, bool exclusive);
 
 }  // namespace untorn
