@@ -3,6 +3,7 @@
 // batches), and tests put a crash-simulating one in its place.
 import fs, { promises as fsp } from 'node:fs';
 import { constants } from 'node:os';
+import nodePath from 'node:path';
 import { promisify } from 'node:util';
 import { open, type AtomicFile } from '../atomic-file';
 import { binding } from '../binding';
@@ -98,7 +99,13 @@ class DirectIo implements PageIo {
 /** The real files: O_DIRECT through AtomicFile. */
 export const directIo: PageIoSystem = {
   async open(path, write, create) {
-    return new DirectIo(await open(path, (write ? O_RDWR : O_RDONLY) | CREATE_FLAGS[create], 0o666));
+    const file = new DirectIo(await open(path, (write ? O_RDWR : O_RDONLY) | CREATE_FLAGS[create], 0o666));
+    if (create !== 'no') {
+      // A new file's name is durable only once its directory is synced.
+      const dir = await fsp.open(nodePath.dirname(path), 'r');
+      await dir.sync().finally(() => dir.close());
+    }
+    return file;
   },
   async remove(path) {
     await fsp.rm(path, { force: true });
