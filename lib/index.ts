@@ -9,7 +9,7 @@ export { AtomicWriteError, type AtomicWriteErrorCode, type SystemError, type Bat
 export { bench, type BenchOptions, type BenchProgress } from './bench/engine';
 export { BenchError } from './bench/errors';
 export type {
-  BenchReport, BenchConfig, BenchStack, StrategyResult, Strategy, Percentiles, VsUnprotected,
+  BenchReport, BenchConfig, BenchStack, BenchEngine, StrategyResult, Strategy, Percentiles, VsUnprotected,
 } from './bench/types';
 export type { AtomicPath } from './stack';
 export {

@@ -69,6 +69,11 @@ export interface StrategyResult {
   /** Measured page writes, all rounds. */
   pagesWritten: number;
   /**
+   * The most writes in flight at once in measured rounds: the ring's own
+   * count on io_uring; on the thread pool, depth capped by its threads.
+   */
+  depthReached: number;
+  /**
    * sha256 (hex, 16 digits) of the page numbers written in order, warm-up
    * included: strategies that wrote the same pages in the same order match.
    */
@@ -92,8 +97,17 @@ export interface StrategyResult {
   vsUnprotected: VsUnprotected | null;
 }
 
+/** The engine the async writes ran on (ioEngine()), with the pool's size where that was it. */
+export interface BenchEngine {
+  name: 'io_uring' | 'threadpool';
+  reason: string;
+  /** libuv's pool threads (UV_THREADPOOL_SIZE as libuv reads it when the pool starts); null on io_uring. */
+  threads: number | null;
+}
+
 export interface BenchReport {
   stack: BenchStack;
+  engine: BenchEngine;
   config: BenchConfig;
   results: StrategyResult[];
   /** One line in plain words. */

@@ -93,10 +93,12 @@ export const benchCommand: Command = {
     const scratch = values.scratch === true;
     if (scratch && positionals.length > 0) throw new UsageError('give DIR or --scratch, not both');
     const { options, config } = benchOptions(values);
+    // Where the thread pool runs the writes (no io_uring here), it must be big
+    // enough for the writes in flight. libuv sizes it once, when it is first
+    // used: before any async call of this command (the --svg check is one).
+    if (!process.env.UV_THREADPOOL_SIZE && config.depth > 4) process.env.UV_THREADPOOL_SIZE = String(config.depth);
     const svg = values.svg as string | undefined;
     if (svg !== undefined) await checkSvgTarget(svg);
-    // The thread pool must be big enough for the writes in flight; it is sized when first used.
-    if (!process.env.UV_THREADPOOL_SIZE && config.depth > 4) process.env.UV_THREADPOOL_SIZE = String(config.depth);
 
     const progress = progressLine(process.stderr);
     const report = await withInterrupt(async (signal) => {
