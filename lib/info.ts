@@ -13,3 +13,13 @@ export interface AtomicWriteInfo {
   dioOffsetAlign: number;
   blockSize: number;
 }
+
+/** A block device's atomic-write limits from sysfs, in bytes (0 = unsupported). */
+export interface BlockDeviceLimits {
+  /** The kernel's name for the whole disk, e.g. "nvme0n1" (never the partition). */
+  device: string;
+  unitMinBytes: number;
+  unitMaxBytes: number;
+  maxBytes: number;
+  boundaryBytes: number;
+}

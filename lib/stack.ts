@@ -3,7 +3,7 @@
 // a given size takes there (device hardware, XFS's software copy-on-write, or none).
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
-import type { BlockDeviceLimits } from './capabilities';
+import type { BlockDeviceLimits } from './info';
 import type { AtomicWriteInfo } from './info';
 
 export type AtomicPath = 'hardware' | 'software' | 'none';

@@ -1,7 +1,6 @@
 // The storage-stack helpers (lib/stack.ts): mountinfo, kernel versions and which path an atomic write takes.
 import { describe, expect, it } from 'vitest'
-import type { BlockDeviceLimits } from '../lib/capabilities'
-import type { AtomicWriteInfo } from '../lib/info'
+import type { AtomicWriteInfo, BlockDeviceLimits } from '../lib/info'
 import { atomicPathFor, atomicPaths, bestAtomicPath, kernelAtLeast, kernelVersion, parseMountInfo } from '../lib/stack'
 
 const KiB = 1024

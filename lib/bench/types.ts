@@ -1,6 +1,6 @@
 // The shape of a bench run: what it was asked to do and what it found
 // (API.md, "untorn bench --json"; fields beyond API.md's are additions).
-import type { BlockDeviceLimits } from '../capabilities';
+import type { BlockDeviceLimits } from '../info';
 import type { AtomicWriteInfo } from '../info';
 import type { AtomicPath } from '../stack';
 

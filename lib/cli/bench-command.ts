@@ -9,7 +9,7 @@ import { scratchSize, withScratchXfs } from '../bench/scratch';
 import { STRATEGIES, type BenchConfig } from '../bench/types';
 import { parseChoice, parseCommandLine, parseInteger, parseList, parseSeconds, parseSize, UsageError } from './args';
 import { withInterrupt } from './interrupt';
-import type { Command } from './main';
+import type { Command } from './command';
 import { progressLine } from './progress';
 
 const USAGE = `usage: untorn bench [DIR] [--scratch] [options] [--json] [--svg FILE]

@@ -4,15 +4,8 @@
 import { benchCommand } from './bench-command';
 import { probeCommand } from './probe-command';
 import { RunError, UsageError } from './args';
+import type { Command } from './command';
 import { Interrupted } from './interrupt';
-
-/** A subcommand: parses its own arguments and writes its own output. */
-export interface Command {
-  name: string;
-  usage: string;
-  /** Resolves to the exit code. */
-  run(args: string[]): Promise<number>;
-}
 
 const COMMANDS: Command[] = [probeCommand, benchCommand];
 

@@ -4,7 +4,7 @@ import { formatProbeReport } from '../probe/format';
 import { probe } from '../probe/probe';
 import { parseCommandLine, UsageError } from './args';
 import { withInterrupt } from './interrupt';
-import type { Command } from './main';
+import type { Command } from './command';
 
 const USAGE = `usage: untorn probe PATH [--json] [--try]
 
