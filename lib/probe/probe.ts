@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { blockDeviceLimits, rawStat, toAtomicWriteInfo, type BlockDeviceLimits } from '../capabilities';
+import { ProbeError } from '../errors';
 import { formatBytes, formatRange } from '../format';
 import type { AtomicWriteInfo } from '../info';
 import {
@@ -17,17 +18,7 @@ import { runTrial, type TrialRecord } from './trial';
 
 export type { TrialRecord } from './trial';
 
-export type ProbeErrorCode = 'ERR_PROBE_FILE_TYPE' | 'ERR_PROBE_TRY_DEVICE' | 'ERR_PROBE_TRY_FAILED';
-
-/** A refusal of `probe` itself (not of the kernel): the message is one line for the CLI. */
-export class ProbeError extends Error {
-  readonly code: ProbeErrorCode;
-  constructor(code: ProbeErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'ProbeError';
-    this.code = code;
-  }
-}
+export { ProbeError, type ProbeErrorCode } from '../errors';
 
 export type DeviceKind = 'disk' | 'partition' | 'dm' | 'md' | 'loop';
 
