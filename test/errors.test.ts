@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest'
 import { allocAligned, AtomicWriteError, open, openSync, statAtomic, statAtomicSync } from '../dist/index.js'
 import { binding } from '../dist/binding.js'
 import { BenchError, check, closedError, fsError, ProbeError, UntornError } from '../dist/errors.js'
+import { probe } from '../dist/probe/probe.js'
 import { describeFs, fixture, tempPath } from './helpers/filesystems'
 
 const EOPNOTSUPP = 95
@@ -76,6 +77,7 @@ describe('stack traces start outside lib/errors.ts and lib/validate.ts', () => {
       thrown(() => statAtomicSync(-1)),
       thrown(() => statAtomicSync({} as unknown as string)),
       await rejection(statAtomic('a\u0000b')),
+      await rejection(probe('/', { pageSize: 3000 })),
     ]) {
       expect(err.code).toMatch(/^ERR_/)
       expect(firstFrame(err), err.stack).not.toMatch(INTERNAL_FRAME)
