@@ -1,4 +1,4 @@
-/** What statx says a file can write atomically (API.md, "Capabilities"). */
+/** What statx says a file can write atomically (docs/api.md, "Capabilities"). */
 export interface AtomicWriteInfo {
   /** STATX_ATTR_WRITE_ATOMIC is set and the kernel gave a non-zero unit_min. */
   supported: boolean;

@@ -1,5 +1,5 @@
 // The shape of a bench run: what it was asked to do and what it found
-// (API.md, "untorn bench --json"; fields beyond API.md's are additions).
+// (docs/api.md, "untorn bench --json"; fields beyond those it names are additions).
 import type { BlockDeviceLimits } from '../info';
 import type { AtomicWriteInfo } from '../info';
 import type { AtomicPath } from '../stack';
