@@ -110,7 +110,10 @@ export function ioEngine(): IoEngine {
   return { name, reason };
 }
 
-/** The most operations in flight at once on this thread's ring since the last call; null on the thread pool. */
-export function takeInFlightPeak(): number | null {
-  return engine().name === 'io_uring' ? binding.ringPeak() : null;
+/**
+ * The most operations that were in flight at once since the last call: on
+ * this thread's ring, or running on the thread pool's threads (the process's).
+ */
+export function takeInFlightPeak(): number {
+  return engine().name === 'io_uring' ? binding.ringPeak() : binding.poolPeak();
 }

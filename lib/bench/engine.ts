@@ -251,8 +251,6 @@ export async function bench(options: BenchOptions = {}): Promise<BenchReport> {
     }
     if (!counterDir) notes.push(`no block device under ${dir}: device bytes per page are not measured`);
     const engine = { ...ioEngine(), threads: null as number | null };
-    // Where the thread pool does the async writes, its threads cap the depth.
-    const poolDepth = (depth: number) => Math.min(depth, config.batch, engine.threads ?? depth);
     if (engine.name === 'threadpool') {
       engine.threads = threadPoolSize();
       if (config.depth > engine.threads) {
@@ -318,7 +316,7 @@ export async function bench(options: BenchOptions = {}): Promise<BenchReport> {
           lane.deviceBytes += after.bytesWritten - before.bytesWritten;
           lane.deviceFlushes += after.flushes - before.flushes;
         }
-        const reached = config.depth === 1 ? 1 : (takeInFlightPeak() ?? poolDepth(config.depth));
+        const reached = config.depth === 1 ? 1 : takeInFlightPeak();
         lane.depthReached = Math.max(lane.depthReached, reached);
         lane.pagesWritten += done.written;
         lane.roundRates.push(done.written / done.seconds);

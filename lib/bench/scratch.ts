@@ -7,7 +7,7 @@ import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { BenchError } from './errors';
+import { BenchError } from '../errors';
 
 const run = promisify(execFile);
 const GiB = 1024 ** 3;

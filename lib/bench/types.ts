@@ -1,6 +1,6 @@
 // The shape of a bench run: what it was asked to do and what it found
-// (API.md, "untorn bench --json"; fields beyond API.md's are additions).
-import type { BlockDeviceLimits } from '../capabilities';
+// (docs/api.md, "untorn bench --json"; fields beyond those it names are additions).
+import type { BlockDeviceLimits } from '../info';
 import type { AtomicWriteInfo } from '../info';
 import type { AtomicPath } from '../stack';
 
@@ -69,8 +69,8 @@ export interface StrategyResult {
   /** Measured page writes, all rounds. */
   pagesWritten: number;
   /**
-   * The most writes in flight at once in measured rounds: the ring's own
-   * count on io_uring; on the thread pool, depth capped by its threads.
+   * The most writes in flight at once in measured rounds, as counted where
+   * they run: submitted to the ring and not completed, or running on a pool thread.
    */
   depthReached: number;
   /**
@@ -101,7 +101,10 @@ export interface StrategyResult {
 export interface BenchEngine {
   name: 'io_uring' | 'threadpool';
   reason: string;
-  /** libuv's pool threads (UV_THREADPOOL_SIZE as libuv reads it when the pool starts); null on io_uring. */
+  /**
+   * UV_THREADPOOL_SIZE (default 4) on the thread pool, null on io_uring.
+   * libuv reads it once, when its pool first starts: depthReached says what really ran.
+   */
   threads: number | null;
 }
 

@@ -1,8 +1,9 @@
 // The human form of a probe report: labels in one column, values beside
 // them, sizes in KiB/MiB; long lines wrap under their value column.
-import type { BlockDeviceLimits } from '../capabilities';
+import type { BlockDeviceLimits } from '../info';
 import { formatBytes, formatRange, table } from '../format';
-import type { ProbeDevice, ProbeReport } from './probe';
+import type { ProbeDevice } from './devices';
+import type { ProbeReport } from './types';
 import type { TrialRecord } from './trial';
 
 const LABEL_WIDTH = 16;
