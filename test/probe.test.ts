@@ -160,6 +160,8 @@ describeFs('probe: the stack under a directory', () => {
       expect(listing(dir)).toEqual([])
       expect(report.statx).toEqual(await newFileInfo(dir))
       expect(report.kernel).toBe(os.release())
+      expect(report.engine.name).toBe(process.env.UNTORN_IO_ENGINE === 'threadpool' ? 'threadpool' : 'io_uring')
+      expect(report.engine.reason).not.toBe('')
     })
 
     it("names the fixture's filesystem and mount", () => {
@@ -638,7 +640,7 @@ describeFs('untorn probe (CLI)', () => {
     const { verdict } = await probe(dir)
     // Long lines wrap under the value column: compare with whitespace collapsed.
     expect(result.stdout.replace(/\s+/g, ' ')).toContain(verdict)
-    for (const label of ['target', 'kernel', 'filesystem', 'statx', 'DIO alignment', 'devices', 'atomic path', 'verdict', 'advice', 'trial']) {
+    for (const label of ['target', 'kernel', 'I/O engine', 'filesystem', 'statx', 'DIO alignment', 'devices', 'atomic path', 'verdict', 'advice', 'trial']) {
       expect(result.stdout).toMatch(new RegExp(`^${label} +\\S`, 'm'))
     }
     if (fixture(name).image) expect(result.stdout).toContain(fixture(name).image!)

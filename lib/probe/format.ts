@@ -107,6 +107,7 @@ export function formatProbeReport(r: ProbeReport): string {
   const sections = [
     entry('target', [`${r.target} (${KIND_NOTE[r.kind]})`]),
     entry('kernel', [r.kernel]),
+    entry('I/O engine', [`${r.engine.name}: ${r.engine.reason}`]),
   ];
   if (r.filesystem) {
     const fs = r.filesystem;

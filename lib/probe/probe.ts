@@ -7,6 +7,7 @@
 import path from 'node:path';
 import { blockDeviceLimits, rawStat, toAtomicWriteInfo } from '../capabilities';
 import { invalidArgType, ProbeError } from '../errors';
+import { ioEngine } from '../engine';
 import {
   atomicPaths, bestAtomicPath, findMount, kernelRelease, readMountInfo, type MountLine,
 } from '../stack';
@@ -85,7 +86,7 @@ export async function probe(target: string, options: ProbeOptions = {}): Promise
     mounts: isDevice ? await mountsOf(major, minor) : [],
   });
   const report: ProbeReport = {
-    target: absolute, kind, statxOf, kernel, filesystem, statx: info, blockDevice, devices,
+    target: absolute, kind, statxOf, kernel, engine: ioEngine(), filesystem, statx: info, blockDevice, devices,
     atomicPath: bestAtomicPath(paths), paths, verdict, advice,
   };
   if (attempt) {

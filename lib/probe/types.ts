@@ -1,4 +1,5 @@
 // The shape of a probe report and of probe's options (see ./probe).
+import type { IoEngine } from '../engine';
 import type { AtomicWriteInfo, BlockDeviceLimits } from '../info';
 import type { AtomicPath, AtomicPaths } from '../stack';
 import type { ProbeDevice } from './devices';
@@ -28,6 +29,8 @@ export interface ProbeReport {
    */
   statxOf: 'target' | 'new-file';
   kernel: string;
+  /** What untorn's async calls use in this process (ioEngine()), and why. */
+  engine: IoEngine;
   filesystem: ProbeFilesystem | null;
   statx: AtomicWriteInfo;
   blockDevice: BlockDeviceLimits | null;
