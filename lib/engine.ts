@@ -48,7 +48,6 @@ const poolEngine = (reason: string): Engine => ({
 // io_uring_setup flags, for the reason text (include/uapi/linux/io_uring.h).
 const SETUP_FLAGS: [number, string][] = [
   [1 << 7, 'SUBMIT_ALL'],
-  [1 << 8, 'COOP_TASKRUN'],
   [1 << 12, 'SINGLE_ISSUER'],
   [1 << 13, 'DEFER_TASKRUN'],
 ];

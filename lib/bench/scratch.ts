@@ -14,7 +14,7 @@ const GiB = 1024 ** 3;
 const STEP = 256 * 1024 ** 2;
 
 // Debian keeps mkfs.xfs in /usr/sbin, which a non-login root shell may lack in PATH.
-async function findProgram(name: string): Promise<string | null> {
+export async function findProgram(name: string): Promise<string | null> {
   const dirs = [...(process.env.PATH ?? '').split(':').filter(Boolean), '/usr/sbin', '/sbin'];
   for (const dir of dirs) {
     const candidate = path.join(dir, name);
