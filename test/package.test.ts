@@ -60,7 +60,7 @@ describe('npm pack', () => {
     `], app);
     const { keys, len, blockSize } = JSON.parse(out);
     expect(keys).toEqual([
-      'AtomicFile', 'AtomicWriteError', 'BenchError', 'ProbeError', 'allocAligned', 'bench', 'blockDeviceLimits', 'open',
+      'AtomicFile', 'AtomicWriteError', 'BenchError', 'ProbeError', 'allocAligned', 'bench', 'blockDeviceLimits', 'ioEngine', 'open',
       'openSync', 'probe', 'statAtomic', 'statAtomicSync',
     ]);
     expect(len).toBe(16384);
