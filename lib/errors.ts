@@ -121,19 +121,18 @@ export type PageFileErrorCode = 'ERR_PAGEFILE_FORMAT' | 'ERR_PAGEFILE_LOCKED' | 
  * another writer, or a page that failed its check. `page` and `reason` are
  * set for ERR_PAGE_CORRUPT.
  */
-export class PageFileError extends Error {
-  readonly code: PageFileErrorCode;
+export class PageFileError extends UntornError<PageFileErrorCode> {
+  override name = 'PageFileError';
   readonly path: string;
   readonly page?: number;
   readonly reason?: string;
 
   constructor(code: PageFileErrorCode, message: string, details: { path: string; page?: number; reason?: string }) {
-    super(message);
-    this.name = 'PageFileError';
-    this.code = code;
+    super(code, message);
     this.path = details.path;
     if (details.page !== undefined) this.page = details.page;
     if (details.reason !== undefined) this.reason = details.reason;
+    hideInternalFrames(this);
   }
 }
 

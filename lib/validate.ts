@@ -123,8 +123,7 @@ export function validateBatch(entries: unknown, name: string): BatchEntry[] {
 /** crc32c's arguments: any view, and a seed that is a CRC (an unsigned 32-bit integer). */
 export function validateCrc32cArgs(data: unknown, seed: unknown): void {
   validateView(data, 'data');
-  if (typeof seed !== 'number') throw invalidArgType('seed', 'of type number', seed);
-  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw outOfRange('seed', 'an integer >= 0 && <= 4294967295', seed);
+  validateInteger('seed', seed, 0, 0xffffffff);
 }
 
 export function validatePath(value: unknown, name = 'path'): asserts value is string {
@@ -262,39 +261,28 @@ export interface PageFileSettings {
   batchPages: number;
 }
 
-function choice<T extends string>(name: string, value: unknown, choices: readonly T[]): T {
-  if (typeof value !== 'string') throw invalidArgType(name, 'of type string', value);
-  if (!(choices as readonly string[]).includes(value)) throw invalidArgValue(name, value, `must be one of ${choices.map((c) => `'${c}'`).join(', ')}`);
-  return value as T;
-}
-
 /** openPageFile's arguments, with the defaults filled in. */
 export function validatePageFileOptions(path: unknown, options: unknown): PageFileSettings {
   validatePath(path);
   validateOptionsObject(options);
   const o = (options ?? {}) as Record<string, unknown>;
-  const pageSize = o.pageSize ?? 16384;
-  if (typeof pageSize !== 'number') throw invalidArgType('options.pageSize', 'of type number', pageSize);
-  if (!isPowerOfTwo(pageSize) || pageSize < MIN_PAGE_SIZE || pageSize > MAX_PAGE_SIZE) {
-    throw outOfRange('options.pageSize', `a power of two >= ${MIN_PAGE_SIZE} && <= ${MAX_PAGE_SIZE}`, pageSize);
-  }
-  const flags = o.flags === undefined ? undefined : choice('options.flags', o.flags, PAGE_FLAGS);
-  const strategy = o.strategy === undefined ? 'auto' : choice('options.strategy', o.strategy, PAGE_STRATEGIES);
+  const pageSize = o.pageSize ?? DEFAULT_PAGE_SIZE;
+  validatePowerOfTwo('options.pageSize', pageSize, MIN_PAGE_SIZE, MAX_PAGE_SIZE);
+  const flags = o.flags;
+  if (flags !== undefined) validateOneOf('options.flags', flags, PAGE_FLAGS);
+  const strategy = o.strategy ?? 'auto';
+  validateOneOf('options.strategy', strategy, PAGE_STRATEGIES);
   const doublewritePath = o.doublewritePath ?? `${path}.dblwr`;
   validatePath(doublewritePath, 'options.doublewritePath');
   if (doublewritePath === path) throw invalidArgValue('options.doublewritePath', doublewritePath, 'must not be the page file itself');
   const batchPages = o.batchPages ?? 64;
-  if (typeof batchPages !== 'number') throw invalidArgType('options.batchPages', 'of type number', batchPages);
-  if (!Number.isInteger(batchPages) || batchPages < 1 || batchPages > MAX_BATCH_PAGES) {
-    throw outOfRange('options.batchPages', `an integer >= 1 && <= ${MAX_BATCH_PAGES}`, batchPages);
-  }
+  validateInteger('options.batchPages', batchPages, 1, MAX_BATCH_PAGES);
   return { pageSize, flags, strategy, doublewritePath, batchPages };
 }
 
 /** A page number: a safe integer >= 0. */
 export function validatePageNumber(value: unknown, name = 'page'): asserts value is number {
-  if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value);
-  if (!Number.isSafeInteger(value) || value < 0) throw outOfRange(name, `an integer >= 0 && <= ${MAX_POSITION}`, value);
+  validateInteger(name, value, 0, MAX_POSITION);
 }
 
 /** A view of exactly one page's payload. */
