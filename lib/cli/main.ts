@@ -1,13 +1,14 @@
 #!/usr/bin/env node
-// The `untorn` command: dispatches to `probe` or `bench`, and turns every
+// The `untorn` command: dispatches to `probe`, `bench` or `check`, and turns every
 // failure into one line on stderr and an exit code (1 run, 2 usage).
 import { benchCommand } from './bench-command';
+import { checkCommand } from './check-command';
 import { probeCommand } from './probe-command';
 import { UsageError } from './args';
 import type { Command } from './command';
 import { Interrupted } from './interrupt';
 
-const COMMANDS: Command[] = [probeCommand, benchCommand];
+const COMMANDS: Command[] = [probeCommand, benchCommand, checkCommand];
 
 const USAGE = `usage: untorn <command> [options]
 

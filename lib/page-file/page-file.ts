@@ -382,7 +382,7 @@ function formatError(path: string, why: string): PageFileError {
 }
 
 /** What the first bytes of a file say about its header. */
-async function readHeader(io: PageIo): Promise<HeaderReading> {
+export async function readHeader(io: PageIo): Promise<HeaderReading> {
   const start = allocAligned(65536);
   await io.read([{ buffer: start, position: 0 }]);
   return decodeHeader(start);
