@@ -280,9 +280,14 @@ export function validatePageFileOptions(path: unknown, options: unknown): PageFi
   return { pageSize, flags, strategy, doublewritePath, batchPages };
 }
 
-/** A page number: a safe integer >= 0. */
-export function validatePageNumber(value: unknown, name = 'page'): asserts value is number {
-  validateInteger(name, value, 0, MAX_POSITION);
+/** The highest page number a page file of this page size can address: its byte offset stays a safe integer. */
+export function maxPageNumber(pageSize: number): number {
+  return Math.floor(MAX_POSITION / pageSize) - 2;
+}
+
+/** A page number: an integer from 0 to maxPageNumber(pageSize). */
+export function validatePageNumber(value: unknown, pageSize: number, name = 'page'): asserts value is number {
+  validateInteger(name, value, 0, maxPageNumber(pageSize));
 }
 
 /** A view of exactly one page's payload. */
@@ -300,7 +305,7 @@ export interface PageWriteEntry {
 }
 
 /** writePages' argument: payload-sized views, no page twice. */
-export function validatePageWrites(writes: unknown, payloadSize: number): PageWriteEntry[] {
+export function validatePageWrites(writes: unknown, pageSize: number, payloadSize: number): PageWriteEntry[] {
   if (writes === null || typeof writes !== 'object' || typeof (writes as Iterable<unknown>)[Symbol.iterator] !== 'function') {
     throw invalidArgType('writes', 'an iterable of { page, data } objects', writes);
   }
@@ -310,7 +315,7 @@ export function validatePageWrites(writes: unknown, payloadSize: number): PageWr
     const at = `writes[${list.length}]`;
     if (entry === null || typeof entry !== 'object') throw invalidArgType(at, 'of type object', entry);
     const { page, data } = entry as { page?: unknown; data?: unknown };
-    validatePageNumber(page, `${at}.page`);
+    validatePageNumber(page, pageSize, `${at}.page`);
     validatePayload(data, payloadSize, `${at}.data`);
     const earlier = seen.get(page);
     if (earlier !== undefined) throw invalidArgValue(`${at}.page`, page, `repeats writes[${earlier}].page: one call writes a page once`);

@@ -153,6 +153,24 @@ describe('page files under simulated crashes (not kernel results)', () => {
     expect(outcome.corrupt).toBe(0)
   }, 300_000)
 
+  it('an in-place write that fails (EIO) stops all writing; the next open restores the torn page from its copy', async () => {
+    const disk = new SimDisk(STACK, null, 512)
+    const file = await openPageFileWith(disk.system, PATH, { ...OPTIONS, strategy: 'doublewrite' })
+    const write = (pages: number[], version: number) =>
+      file.writePages(pages.map((page) => ({ page, data: payload(page, version, file.payloadSize) })))
+    await write([0, 1], 1)
+    disk.failAt = disk.ops + 2 // copy, its sync, then the first in-place write
+    const failed = await write([0, 1], 2).catch((err) => err)
+    expect(failed.code).toBe('EIO')
+    // The copy is the only good one of page 0 now: no later batch may overwrite it.
+    expect((await write([2], 3).catch((err) => err)).code).toBe('EIO')
+    await file.close()
+    const again = await openPageFileWith(disk.afterCrash(() => true).system, PATH, { ...OPTIONS, strategy: 'doublewrite' })
+    expect(again.recovery).toEqual({ pagesChecked: 2, pagesRestored: 2, batchesDiscarded: 0 })
+    for (const page of [0, 1]) expect((await again.readPage(page)).equals(payload(page, 2, again.payloadSize))).toBe(true)
+    expect((await again.readPage(2)).equals(Buffer.alloc(again.payloadSize))).toBe(true)
+  })
+
   it('control: unprotected under the same faults has torn pages, and readPage refuses every one', async () => {
     const outcome = await explore('unprotected', false)
     expect(outcome.corrupt).toBeGreaterThan(0)

@@ -125,6 +125,12 @@ export class PageFile {
   #batchBuffer: Buffer | null = null;
   #zeros: Buffer | null = null;
   #closing: Promise<void> | null = null;
+  /**
+   * Set when the in-place writes of a doublewrite batch failed: its copy is
+   * then the only good one of its pages, and the next batch would overwrite
+   * it. No more writes; the next open restores them from it.
+   */
+  #broken: unknown = null;
 
   /** @internal Use openPageFile(). */
   constructor(token: symbol, parts: Parts) {
@@ -163,7 +169,8 @@ export class PageFile {
     let entries;
     try {
       this.#assertWritable();
-      entries = validatePageWrites(writes, this.payloadSize);
+      if (this.#broken !== null) throw this.#broken;
+      entries = validatePageWrites(writes, this.pageSize, this.payloadSize);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -189,7 +196,7 @@ export class PageFile {
    * the payload being written.
    */
   async readPage(page: number, target?: ArrayBufferView): Promise<Buffer> {
-    validatePageNumber(page);
+    validatePageNumber(page, this.pageSize);
     if (target !== undefined) validatePayload(target, this.payloadSize, 'target');
     this.#assertOpen();
     const image = allocAligned(this.pageSize);
@@ -320,12 +327,15 @@ export class PageFile {
       return image;
     });
     const requests = new Set([...batch.values()].flat().map((e) => e.request));
+    let inPlace = false;
     try {
+      if (this.#broken !== null) throw this.#broken;
       await this.#grow(Math.max(...pages));
       if (doublewrite) {
         encodeBatchHeader(buffer.subarray(0, headerBytes), pages, seq, this.#fileId, pageSize);
         await this.#dblwr!.write([{ buffer, position: batchAreaOffset(pageSize) }], false, true);
       }
+      inPlace = true;
       await this.#data.write(images.map((image, i) => ({ buffer: image, position: pageOffset(pages[i], pageSize) })),
         this.strategy === 'atomic', true);
       this.#pageCount = Math.max(this.#pageCount, Math.max(...pages) + 1);
@@ -333,6 +343,7 @@ export class PageFile {
         for (const { request } of entries) if (--request.remaining === 0 && !request.failed) request.resolve();
       }
     } catch (err) {
+      if (inPlace && doublewrite) this.#broken ??= err;
       for (const request of requests) {
         if (request.failed) continue;
         request.failed = true;

@@ -70,9 +70,17 @@ export class SimDisk {
 
   constructor(readonly stackFacts: StackFacts, private readonly crashAt: number | null = null, private readonly tear: Tear = 0) {}
 
+  /** An operation that fails with EIO instead (torn like a crash's), and the machine goes on. */
+  failAt: number | null = null
+
   /** Counts an operation; at the crash point, runs `interrupted` and crashes. */
   #op(interrupted?: () => void): void {
     if (this.crashed) throw new SimCrash('the simulated machine has crashed')
+    if (this.ops === this.failAt) {
+      this.ops++
+      interrupted?.()
+      throw Object.assign(new Error('EIO: i/o error, pwritev2'), { code: 'EIO', errno: -5, syscall: 'pwritev2' })
+    }
     if (this.ops++ === this.crashAt) {
       interrupted?.()
       this.crashed = true
