@@ -63,6 +63,14 @@ describeFs('batches on the engine in use', () => {
     targets.forEach((t, i) => expect(t.equals(bufs[7 - i])).toBe(true))
   })
 
+  it('a batch larger than the ring (1,000 writes) queues in the addon and completes', async () => {
+    const f = await fresh('xfs4k')
+    const bufs = Array.from({ length: 1000 }, () => random(4096))
+    expect(await f.writeBatch(bufs.map((buffer, i) => ({ buffer, position: i * 4096 })), { datasync: true })).toEqual(bufs.map(() => 4096))
+    const back = fs.readFileSync(f.path)
+    bufs.forEach((b, i) => expect(back.subarray(i * 4096, (i + 1) * 4096).equals(b)).toBe(true))
+  })
+
   it('a read past the end counts 0 bytes for that entry only', async () => {
     const f = await fresh('xfs4k')
     await f.write(random(PAGE), 0)

@@ -71,6 +71,10 @@ describe.runIf(ringWanted)('the io_uring engine (UNTORN_IO_ENGINE=threadpool run
       expect(count('io_uring_setup')).toBeGreaterThanOrEqual(1)
       expect(count('io_uring_enter')).toBeGreaterThan(0)
       for (const sys of ['pwritev2', 'pwrite64', 'preadv2', 'fdatasync', 'fsync']) expect(count(sys), `${sys} in\n${calls}`).toBe(0)
+      // The child issues 4 writes in one turn of the event loop, then a batch of 3: each group
+      // goes down in one io_uring_enter (to_submit 4, then 3).
+      expect(calls).toMatch(/io_uring_enter\(\d+, 4, 0, [^)]*\) = 4/)
+      expect(calls).toMatch(/io_uring_enter\(\d+, 3, 0, [^)]*\) = 3/)
     })
 
     it('io_uring_setup refused (EPERM, as under Docker): the thread pool takes over, and says why', () => {
@@ -108,6 +112,23 @@ describe.runIf(ringWanted)('the io_uring engine (UNTORN_IO_ENGINE=threadpool run
       const bad = child('writes', { env: { UNTORN_IO_ENGINE: 'uring' } })
       expect(bad.status).not.toBe(0)
       expect(bad.stderr).toMatch(/ERR_INVALID_ARG_VALUE|UNTORN_IO_ENGINE/)
+    })
+
+    it('process.exit() with a batch in flight exits cleanly', () => {
+      const r = child('exit')
+      expect(r.status, r.stderr).toBe(0)
+      expect(r.json).toMatchObject({ engine: { name: 'io_uring' }, exiting: true })
+      expect(r.stderr).toBe('')
+    })
+
+    it('a batch nobody awaits keeps the process alive until it has completed', () => {
+      const file = tempPath(fixture('xfs4k'), 'engine-linger')
+      const r = spawnSync(process.execPath, [CHILD, 'linger', file], { encoding: 'utf8', timeout: 60_000 })
+      const size = execFileSync('stat', ['-c', '%s', file], { encoding: 'utf8' }).trim()
+      execFileSync('rm', ['-f', file])
+      expect(r.status, r.stderr).toBe(0)
+      expect(JSON.parse(r.stdout.trim())).toMatchObject({ engine: { name: 'io_uring' }, written: 256 })
+      expect(Number(size)).toBe(256 * 16384)
     })
 
     it('a process with an idle ring exits on its own', () => {

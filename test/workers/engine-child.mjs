@@ -7,6 +7,8 @@
 //   idle       makes the ring with one write, then does nothing: the process must exit by itself
 //   leak       10,000 writes at depth 64 on FILE to warm up, then 40,000 more; fds, io_uring
 //              fds and RSS before and after those
+//   exit       a batch of 64 writes in flight, then process.exit(0) at once
+//   linger     a batch started and not awaited: the process must stay alive until it is done
 //   workers    two worker_threads write FILE.0 / FILE.1 on their own rings; one more is
 //              terminated in the middle of a batch; then the main thread writes again
 import fs from 'node:fs';
@@ -83,6 +85,24 @@ async function leak(file) {
   return { engine: ioEngine(), before, after };
 }
 
+async function exit(file) {
+  const f = await open(file, 'w+');
+  const bufs = Array.from({ length: 64 }, (_, i) => page(i));
+  f.writeBatch(bufs.map((buffer, i) => ({ buffer, position: i * PAGE })), { datasync: true });
+  process.stdout.write(`${JSON.stringify({ engine: ioEngine(), exiting: true })}\n`);
+  process.exit(0);
+}
+
+async function linger(file) {
+  const f = await open(file, 'w+');
+  const bufs = Array.from({ length: 256 }, (_, i) => page(i + 1));
+  // Nothing awaits this: only the ring's outstanding requests keep the loop alive.
+  f.writeBatch(bufs.map((buffer, i) => ({ buffer, position: i * PAGE })), { datasync: true }).then((counts) => {
+    process.stdout.write(`${JSON.stringify({ engine: ioEngine(), written: counts.filter((n) => n === PAGE).length })}\n`);
+  });
+  return undefined;
+}
+
 function startWorker(file, mode) {
   return new Worker(new URL(import.meta.url), { workerData: { file, mode } });
 }
@@ -120,9 +140,9 @@ async function workers(file) {
 
 if (isMainThread) {
   const [scenario, file] = process.argv.slice(2);
-  const run = { writes, idle, leak, workers }[scenario];
+  const run = { writes, idle, leak, workers, exit, linger }[scenario];
   const out = await run(file);
-  process.stdout.write(`${JSON.stringify(out)}\n`);
+  if (out !== undefined) process.stdout.write(`${JSON.stringify(out)}\n`);
 } else {
   await workerMain(workerData);
 }
