@@ -190,6 +190,8 @@ const opts = options();
 if (process.getuid() !== 0) throw new Error('must run as root: it makes, mounts and unmounts an XFS loop image');
 // RAM-backed: lib/'s scratch XFS goes under os.tmpdir().
 if (fs.existsSync('/dev/shm')) process.env.TMPDIR = '/dev/shm';
-const bytes = 6 * opts.pages * PAGE_SIZE + 64 * 1024 * 1024;
+// Six files, and room for XFS's copy-on-write reservations: three lanes write atomically by software
+// copy-on-write, which reserves up to its cowextsize (8x a 16 KiB page) per page in flight.
+const bytes = 32 * opts.pages * PAGE_SIZE + 64 * 1024 * 1024;
 const report = await withInterrupt((signal) => withScratchXfs(scratchSize(bytes), signal, (dir) => run(dir, opts, signal)));
 process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : format(report));

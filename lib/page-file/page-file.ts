@@ -96,7 +96,7 @@ interface Parts {
 }
 
 function asBytes(view: ArrayBufferView): Buffer {
-  return Buffer.from(view.buffer, view.byteOffset, view.byteLength);
+  return Buffer.isBuffer(view) ? view : Buffer.from(view.buffer, view.byteOffset, view.byteLength);
 }
 
 export class PageFile {
@@ -319,32 +319,31 @@ export class PageFile {
     const headerBytes = doublewrite ? batchHeaderBytes(pages.length, pageSize) : 0;
     this.#batchBuffer ??= allocAligned((doublewrite ? batchHeaderBytes(this.#batchPages, pageSize) : 0) + this.#batchPages * pageSize);
     const buffer = this.#batchBuffer.subarray(0, headerBytes + pages.length * pageSize);
-    const images = pages.map((page, i) => {
+    const writes = pages.map((page, i) => {
       const image = buffer.subarray(headerBytes + i * pageSize, headerBytes + (i + 1) * pageSize);
       const entries = batch.get(page)!;
       asBytes(entries[entries.length - 1].data).copy(image);
       sealPage(image, page, seq, this.#tag);
-      return image;
+      return { buffer: image, position: pageOffset(page, pageSize) };
     });
-    const requests = new Set([...batch.values()].flat().map((e) => e.request));
+    const highest = Math.max(...pages);
     let inPlace = false;
     try {
       if (this.#broken !== null) throw this.#broken;
-      await this.#grow(Math.max(...pages));
+      await this.#grow(highest);
       if (doublewrite) {
         encodeBatchHeader(buffer.subarray(0, headerBytes), pages, seq, this.#fileId, pageSize);
         await this.#dblwr!.write([{ buffer, position: batchAreaOffset(pageSize) }], false, true);
       }
       inPlace = true;
-      await this.#data.write(images.map((image, i) => ({ buffer: image, position: pageOffset(pages[i], pageSize) })),
-        this.strategy === 'atomic', true);
-      this.#pageCount = Math.max(this.#pageCount, Math.max(...pages) + 1);
+      await this.#data.write(writes, this.strategy === 'atomic', true);
+      this.#pageCount = Math.max(this.#pageCount, highest + 1);
       for (const entries of batch.values()) {
         for (const { request } of entries) if (--request.remaining === 0 && !request.failed) request.resolve();
       }
     } catch (err) {
       if (inPlace && doublewrite) this.#broken ??= err;
-      for (const request of requests) {
+      for (const request of new Set([...batch.values()].flat().map((e) => e.request))) {
         if (request.failed) continue;
         request.failed = true;
         request.reject(err);
