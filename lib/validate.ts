@@ -249,8 +249,8 @@ export function checkAtomicWrite(info: AtomicWriteInfo, length: number, position
 export const PAGE_FLAGS = ['r', 'r+', 'w+', 'wx+'] as const;
 export const PAGE_STRATEGIES = ['auto', 'atomic', 'doublewrite', 'unprotected'] as const;
 export const MAX_BATCH_PAGES = 1024;
-const MIN_PAGE_SIZE = 4096;
-const MAX_PAGE_SIZE = 65536;
+/** A page file's page sizes: powers of two in this range. */
+export const PAGE_FILE_PAGE_SIZES = [4096, 65536] as const;
 
 export interface PageFileSettings {
   pageSize: number;
@@ -267,7 +267,7 @@ export function validatePageFileOptions(path: unknown, options: unknown): PageFi
   validateOptionsObject(options);
   const o = (options ?? {}) as Record<string, unknown>;
   const pageSize = o.pageSize ?? DEFAULT_PAGE_SIZE;
-  validatePowerOfTwo('options.pageSize', pageSize, MIN_PAGE_SIZE, MAX_PAGE_SIZE);
+  validatePowerOfTwo('options.pageSize', pageSize, ...PAGE_FILE_PAGE_SIZES);
   const flags = o.flags;
   if (flags !== undefined) validateOneOf('options.flags', flags, PAGE_FLAGS);
   const strategy = o.strategy ?? 'auto';

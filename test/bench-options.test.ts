@@ -145,6 +145,16 @@ describe('resolveBenchConfig', () => {
     expect(resolve({}).strategies).toEqual(['atomic', 'doublewrite', 'unprotected'])
   })
 
+  it('takes pagefile when named, within a page file\'s page sizes and batch', () => {
+    expect(resolve({ strategies: ['pagefile', 'doublewrite'] }).strategies).toEqual(['pagefile', 'doublewrite'])
+    expect(codeOf(() => resolve({ strategies: ['pagefile'], pageSize: 2048 }))).toBe('ERR_OUT_OF_RANGE')
+    expect(codeOf(() => resolve({ strategies: ['pagefile'], pageSize: 131072 }))).toBe('ERR_OUT_OF_RANGE')
+    expect(codeOf(() => resolve({ strategies: ['pagefile'], batch: 2048 }))).toBe('ERR_OUT_OF_RANGE')
+    expect(resolve({ pageSize: 2048 }).pageSize).toBe(2048)
+    const base = resolve({ strategies: ['doublewrite'] })
+    expect(bytesNeeded({ ...base, strategies: ['doublewrite', 'pagefile'] })).toBeGreaterThan(bytesNeeded(base) + base.pages * base.pageSize)
+  })
+
   it('refuses an empty, non-array, unknown or repeated strategy list', () => {
     for (const strategies of [[], 'atomic', null, {}, ['fast'], ['atomic', 'Atomic'], ['atomic', 3]]) {
       expect(code({ strategies })).toBe('ERR_INVALID_ARG_VALUE')

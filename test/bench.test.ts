@@ -181,6 +181,23 @@ describeFs('bench settings', () => {
     expect(sync.results[0].depthReached).toBe(1)
   })
 
+  it('writes through a page file with --strategies pagefile, as a deployment would', async () => {
+    const dir = freshDir(fixture('xfs4k'))
+    const report = await bench({ ...SHORT, dir, strategies: ['pagefile', 'doublewrite'] })
+    const { pagefile, doublewrite } = byStrategy(report)
+    expect(pagefile.pageFile).toEqual({ strategy: 'doublewrite', reason: expect.stringMatching(/slower than double-write: pages are double-written/) })
+    expect(pagefile.pagesWritten).toBe(320)
+    // The same pages in the same order; verified through readPage afterwards (the run would fail otherwise).
+    expect(pagefile.pagesDigest).toBe(doublewrite.pagesDigest)
+    expect(pagefile.flushesPerPage).toBeCloseTo(2 / 16)
+    expect(pagefile.deviceBytesPerPage).toBeGreaterThan(1.5 * 4096 * 4)
+    expect(report.notes.join('\n')).toMatch(/^pagefile: strategy doublewrite: .*--depth and --sync do not apply/m)
+    expect(listing(dir)).toEqual([])
+    const text = await cli(['bench', dir, '--strategies', 'pagefile', '--pages', '256', '--batch', '16', '--writes', '64', '--rounds', '1'])
+    expect(text.code, text.stderr).toBe(0)
+    expect(text.stdout).toMatch(/^pagefile \(doublewrite\)\s+1\s/m)
+  })
+
   it('writes sequential pages and runs for a duration', async () => {
     const dir = freshDir(fixture('xfs4k'))
     const report = await bench({ dir, pages: 256, batch: 16, pattern: 'sequential', duration: 0.6, rounds: 3, strategies: ['unprotected', 'atomic'] })

@@ -17,6 +17,7 @@ const COLOURS: Record<Strategy, string> = {
   atomic: '#3566b0',
   doublewrite: '#e0822a',
   unprotected: '#8f8f8f',
+  pagefile: '#2f9e5b',
 };
 
 /** The percentiles drawn, lightest for the rarest so the typical case stands out. */

@@ -1,4 +1,4 @@
-// `untorn bench` as a library function: the three strategies write the same
+// `untorn bench` as a library function: the strategies (three ways of writing pages by hand, and a page file) write the same
 // pages in the same order to their own preallocated files in a temporary
 // directory, in interleaved rounds after an uncounted warm-up, while the
 // block device's own counters say what reached it. The files are checked
@@ -9,6 +9,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { open, type AtomicFile } from '../atomic-file';
+import { openPageFile, type PageFile } from '../page-file/page-file';
 import { ioEngine, takeInFlightPeak, threadPoolSize } from '../engine';
 import { allocAligned } from '../buffers';
 import { blockDeviceLimits, rawStat } from '../capabilities';
@@ -92,10 +93,38 @@ async function preallocate(file: AtomicFile, config: BenchConfig, signal: AbortS
   await file.sync();
 }
 
+/** Writes every page of a page file once (write number 0), a batch at a time. */
+async function preallocatePageFile(file: PageFile, config: BenchConfig, signal: AbortSignal | undefined): Promise<void> {
+  const payloads = Array.from({ length: config.batch }, () => Buffer.alloc(file.payloadSize));
+  for (let first = 0; first < config.pages; first += config.batch) {
+    signal?.throwIfAborted();
+    const count = Math.min(config.batch, config.pages - first);
+    await file.writePages(payloads.slice(0, count).map((data, i) => {
+      stampPage(data, first + i, 0);
+      return { page: first + i, data };
+    }));
+  }
+}
+
+function verifyFailed(lane: Lane, page: number, found: number): BenchError {
+  return new BenchError('ERR_BENCH_VERIFY', `bench check failed: page ${page} of the ${lane.strategy} file holds ` +
+    `${found < 0 ? 'a torn or misplaced page' : `write ${found}`}, expected write ${lane.lastWrite[page]}`);
+}
+
 /** Reads a strategy's file back: every page must hold the last write it was given. */
 async function verify(lane: Lane, config: BenchConfig, signal: AbortSignal | undefined): Promise<void> {
   const { pageSize, pages } = config;
-  const handle = await fsp.open(lane.files.data.path, 'r');
+  const { pageFile } = lane.files;
+  if (pageFile) {
+    // Through readPage: its checksum and page number are checked too.
+    for (let page = 0; page < pages; page++) {
+      if (page % 256 === 0) signal?.throwIfAborted();
+      const found = readStamp(await pageFile.readPage(page), page);
+      if (found !== lane.lastWrite[page]) throw verifyFailed(lane, page, found);
+    }
+    return;
+  }
+  const handle = await fsp.open(lane.files.data!.path, 'r');
   try {
     const pagesPerChunk = Math.max(1, Math.floor(PREALLOC_CHUNK / pageSize));
     const chunk = Buffer.alloc(pagesPerChunk * pageSize);
@@ -106,10 +135,7 @@ async function verify(lane: Lane, config: BenchConfig, signal: AbortSignal | und
       for (let i = 0; i < count; i++) {
         const page = first + i;
         const found = readStamp(chunk.subarray(i * pageSize, (i + 1) * pageSize), page);
-        if (found !== lane.lastWrite[page]) {
-          throw new BenchError('ERR_BENCH_VERIFY', `bench check failed: page ${page} of the ${lane.strategy} file holds ` +
-            `${found < 0 ? 'a torn or misplaced page' : `write ${found}`}, expected write ${lane.lastWrite[page]}`);
-        }
+        if (found !== lane.lastWrite[page]) throw verifyFailed(lane, page, found);
       }
     }
   } finally {
@@ -175,6 +201,7 @@ function summarize(lane: Lane, config: BenchConfig, counted: boolean): Omit<Stra
     deviceBytesPerPage: counted ? perPage(lane.deviceBytes) : null,
     flushesPerPage: perPage(lane.flushes),
     deviceFlushesPerPage: counted ? perPage(lane.deviceFlushes) : null,
+    ...(lane.files.pageFile ? { pageFile: { strategy: lane.files.pageFile.strategy, reason: lane.files.pageFile.strategyReason } } : {}),
   };
 }
 
@@ -208,7 +235,7 @@ export async function bench(options: BenchOptions = {}): Promise<BenchReport> {
   await checkSpace(dir, config);
 
   const work = await fsp.mkdtemp(path.join(dir, '.untorn-bench-'));
-  const opened: AtomicFile[] = [];
+  const opened: (AtomicFile | PageFile)[] = [];
   const openFile = async (name: string) => {
     const file = await open(path.join(work, name), 'w+', 0o600);
     opened.push(file);
@@ -234,8 +261,18 @@ export async function bench(options: BenchOptions = {}): Promise<BenchReport> {
     const lanes: Lane[] = [];
     for (const [index, strategy] of config.strategies.entries()) {
       progress({ phase: 'prepare', round: 0, strategy, fraction: index / config.strategies.length });
-      const data = await openFile(`${strategy}.data`);
-      await preallocate(data, config, signal);
+      let data: AtomicFile | null = null;
+      let pageFile: PageFile | null = null;
+      if (strategy === 'pagefile') {
+        pageFile = await openPageFile(path.join(work, 'pagefile.data'), { pageSize: config.pageSize, batchPages: config.batch, flags: 'w+' });
+        opened.push(pageFile);
+        await preallocatePageFile(pageFile, config, signal);
+        notes.push(`pagefile: strategy ${pageFile.strategy}: ${pageFile.strategyReason}; one writePages call per batch, ` +
+          'made durable by the page file itself (--depth and --sync do not apply)');
+      } else {
+        data = await openFile(`${strategy}.data`);
+        await preallocate(data, config, signal);
+      }
       let doublewrite: AtomicFile | null = null;
       if (strategy === 'doublewrite') {
         doublewrite = await openFile('doublewrite.buffer');
@@ -243,7 +280,7 @@ export async function bench(options: BenchOptions = {}): Promise<BenchReport> {
         await doublewrite.sync();
       }
       lanes.push({
-        strategy, files: { data, doublewrite }, sequence: new PageSequence(config.pages, config.pattern, SEED),
+        strategy, files: { data, doublewrite, pageFile }, sequence: new PageSequence(config.pages, config.pattern, SEED),
         digest: createHash('sha256'), lastWrite: new Uint32Array(config.pages), nextWrite: 1,
         latencies: new Samples(), batchLatencies: new Samples(), depthReached: 0, roundRates: [],
         pagesWritten: 0, flushes: 0, deviceBytes: 0, deviceFlushes: 0,

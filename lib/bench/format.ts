@@ -25,7 +25,7 @@ function describeRun(report: BenchReport): string {
 
 function figures(r: StrategyResult): string[] {
   return [
-    r.strategy,
+    r.pageFile ? `${r.strategy} (${r.pageFile.strategy})` : r.strategy,
     String(r.depthReached),
     formatCount(r.pagesPerSec),
     `${formatCount(r.pagesPerSecRange.min)}..${formatCount(r.pagesPerSecRange.max)}`,

@@ -1,8 +1,9 @@
 // A bench's settings: defaults, and the one place they are checked, before
 // anything is created on disk. Errors are Node's argument errors.
 import { invalidArgType, invalidArgValue, outOfRange } from '../errors';
-import { DEFAULT_PAGE_SIZE, PAGE_SIZE_RANGE, validateInteger, validateOneOf, validatePageSize } from '../validate';
-import { STRATEGIES, type BenchConfig, type Pattern, type Strategy, type SyncMode } from './types';
+import { GROWTH_BYTES } from '../page-file/page-file';
+import { DEFAULT_PAGE_SIZE, MAX_BATCH_PAGES, PAGE_FILE_PAGE_SIZES, PAGE_SIZE_RANGE, validateInteger, validateOneOf, validatePageSize } from '../validate';
+import { DEFAULT_STRATEGIES, STRATEGIES, type BenchConfig, type Pattern, type Strategy, type SyncMode } from './types';
 
 export interface BenchProgress {
   phase: 'prepare' | 'warmup' | 'measure' | 'verify';
@@ -23,7 +24,10 @@ export interface BenchOptions {
   sync?: SyncMode;
   pattern?: Pattern;
   pages?: number;
-  /** Default: all three; atomic is left out (with a note) where the file cannot write atomically at all. */
+  /**
+   * Default: atomic, doublewrite, unprotected; atomic is left out (with a note) where the file cannot write
+   * atomically at all. 'pagefile' adds a PageFile with the strategy it picks (pageSize 4096..65536, batch <= 1024).
+   */
   strategies?: Strategy[];
   rounds?: number;
   /** Measured page writes per strategy; exclusive with duration. */
@@ -87,12 +91,17 @@ export function resolveBenchConfig(options: BenchOptions): BenchConfig & { expli
     const [min, max] = LIMITS.duration;
     if (!(duration >= min && duration <= max)) throw outOfRange('duration', `seconds >= ${min} && <= ${max}`, duration);
   }
-  let strategies = [...STRATEGIES];
+  let strategies = [...DEFAULT_STRATEGIES];
   if (options.strategies !== undefined) {
     const list: unknown = options.strategies;
     if (!Array.isArray(list) || list.length === 0) throw invalidArgValue('strategies', list, `must be a non-empty array of ${STRATEGIES.join(', ')}`);
     strategies = list.map((s) => choice('strategies', s, 'atomic', STRATEGIES));
     if (new Set(strategies).size !== strategies.length) throw invalidArgValue('strategies', list, 'names a strategy twice');
+  }
+  if (strategies.includes('pagefile')) {
+    const [min, max] = PAGE_FILE_PAGE_SIZES;
+    if (pageSize < min || pageSize > max) throw outOfRange('pageSize', `a power of two >= ${min} && <= ${max} for the pagefile strategy`, pageSize);
+    if (batch > MAX_BATCH_PAGES) throw outOfRange('batch', `<= ${MAX_BATCH_PAGES} for the pagefile strategy`, batch);
   }
   return {
     pageSize, batch, depth, pages, rounds, writes, duration, strategies,
@@ -106,7 +115,9 @@ export function resolveBenchConfig(options: BenchOptions): BenchConfig & { expli
 export function bytesNeeded(config: BenchConfig): number {
   const files = config.strategies.length * config.pages * config.pageSize;
   const doublewrite = config.strategies.includes('doublewrite') ? config.batch * config.pageSize : 0;
+  // A page file has its header pages, a chunk of growth, and its doublewrite file.
+  const pageFile = config.strategies.includes('pagefile') ? GROWTH_BYTES + (config.batch + 4) * config.pageSize : 0;
   // Copy-on-write atomic writes need room for a batch of new blocks, and the
   // filesystem keeps some space for itself.
-  return files + doublewrite + config.batch * config.pageSize + 16 * 1024 * 1024;
+  return files + doublewrite + pageFile + config.batch * config.pageSize + 16 * 1024 * 1024;
 }

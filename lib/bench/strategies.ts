@@ -3,6 +3,8 @@
 //   doublewrite  the batch first to the doublewrite file in one sequential
 //                write, made durable there, then each page in place (InnoDB)
 //   unprotected  each page in place, plain O_DIRECT: the speed limit, and what tears
+//   pagefile     the batch as one writePages call to a PageFile, which picks its own
+//                strategy and makes the batch durable itself (whatever depth and sync say)
 // With sync 'batch' one fdatasync per file ends the batch; with 'page' every
 // write carries RWF_DSYNC instead. With depth 1 the writes are synchronous
 // calls (no engine round trip). With depth N the in-place writes go down as
@@ -11,14 +13,17 @@
 // a page's latency is then its engine batch's, as the caller sees it.
 import { performance } from 'node:perf_hooks';
 import type { AtomicFile } from '../atomic-file';
+import type { PageFile } from '../page-file/page-file';
 import type { Samples } from './stats';
 import type { Strategy, SyncMode } from './types';
 import { stampPage } from './workload';
 
 export interface StrategyFiles {
-  data: AtomicFile;
+  /** The data file of the raw strategies (null for pagefile). */
+  data: AtomicFile | null;
   /** The doublewrite area: one batch of pages, rewritten each batch. */
   doublewrite: AtomicFile | null;
+  pageFile: PageFile | null;
 }
 
 export interface BatchSettings {
@@ -35,6 +40,7 @@ export interface BatchSettings {
 export async function writeBatch(strategy: Strategy, files: StrategyFiles, settings: BatchSettings,
   buffer: Buffer, pages: Uint32Array, firstWrite: number, latencies: Samples | null): Promise<number> {
   const { pageSize, depth } = settings;
+  if (strategy === 'pagefile') return writePageFileBatch(files.pageFile!, pageSize, buffer, pages, firstWrite, latencies);
   const dsync = settings.sync === 'page';
   const options = { dsync };
   const sync = depth === 1;
@@ -45,7 +51,7 @@ export async function writeBatch(strategy: Strategy, files: StrategyFiles, setti
   });
   // Durability calls: the doublewrite copy's one, then one per page with RWF_DSYNC or one fdatasync.
   const flushes = (strategy === 'doublewrite' ? 1 : 0) + (dsync ? views.length : 1);
-  const { data } = files;
+  const data = files.data!;
 
   if (sync) {
     if (strategy === 'doublewrite') {
@@ -78,4 +84,20 @@ export async function writeBatch(strategy: Strategy, files: StrategyFiles, setti
     for (let k = 0; k < entries.length; k++) latencies?.push(micros);
   }
   return flushes;
+}
+
+/** A batch as one writePages call: the payloads stamped in place in `buffer`, one page a page-size stride. */
+async function writePageFileBatch(file: PageFile, pageSize: number, buffer: Buffer, pages: Uint32Array, firstWrite: number,
+  latencies: Samples | null): Promise<number> {
+  const writes = Array.from(pages, (page, i) => {
+    const data = buffer.subarray(i * pageSize, i * pageSize + file.payloadSize);
+    stampPage(data, page, firstWrite + i);
+    return { page, data };
+  });
+  const start = performance.now();
+  await file.writePages(writes);
+  const micros = (performance.now() - start) * 1000;
+  for (let i = 0; i < writes.length; i++) latencies?.push(micros);
+  // The doublewrite copy's fdatasync, then the data file's.
+  return file.strategy === 'doublewrite' ? 2 : 1;
 }

@@ -4,8 +4,11 @@ import type { BlockDeviceLimits } from '../info';
 import type { AtomicWriteInfo } from '../info';
 import type { AtomicPath } from '../stack';
 
-export type Strategy = 'atomic' | 'doublewrite' | 'unprotected';
-export const STRATEGIES: readonly Strategy[] = ['atomic', 'doublewrite', 'unprotected'];
+export type Strategy = 'atomic' | 'doublewrite' | 'unprotected' | 'pagefile';
+/** Every strategy a bench takes; 'pagefile' writes through a PageFile, with the strategy it picks itself. */
+export const STRATEGIES: readonly Strategy[] = ['atomic', 'doublewrite', 'unprotected', 'pagefile'];
+/** What a bench runs unless told otherwise: the three ways of writing pages by hand. */
+export const DEFAULT_STRATEGIES: readonly Strategy[] = ['atomic', 'doublewrite', 'unprotected'];
 
 export type SyncMode = 'batch' | 'page';
 export type Pattern = 'random' | 'sequential';
@@ -95,6 +98,8 @@ export interface StrategyResult {
   deviceFlushesPerPage: number | null;
   /** Ratios to unprotected; null when unprotected was not run. */
   vsUnprotected: VsUnprotected | null;
+  /** For 'pagefile': the strategy the page file picked, and why. */
+  pageFile?: { strategy: 'atomic' | 'doublewrite' | 'unprotected'; reason: string };
 }
 
 /** The engine the async writes ran on (ioEngine()), with the pool's size where that was it. */

@@ -6,7 +6,7 @@ import { bench } from '../bench/engine';
 import { formatBenchReport } from '../bench/format';
 import { bytesNeeded, DEFAULTS, resolveBenchConfig, type BenchOptions } from '../bench/options';
 import { scratchSize, withScratchXfs } from '../bench/scratch';
-import { STRATEGIES, type BenchConfig } from '../bench/types';
+import { DEFAULT_STRATEGIES, STRATEGIES, type BenchConfig } from '../bench/types';
 import { asUsageError, parseChoice, parseCommandLine, parseInteger, parseList, parseSeconds, parseSize, UsageError } from './args';
 import { withInterrupt } from './interrupt';
 import type { Command } from './command';
@@ -29,7 +29,9 @@ subdirectory of DIR and are removed afterwards.
   --duration SECONDS   measured time per strategy (default ${DEFAULTS.duration})
   --writes N           measured page writes per strategy, instead of --duration
   --rounds N           interleaved rounds the measurement is split into (default ${DEFAULTS.rounds})
-  --strategies LIST    comma-separated: ${STRATEGIES.join(',')} (default: all)
+  --strategies LIST    comma-separated: ${STRATEGIES.join(',')} (default:
+                       ${DEFAULT_STRATEGIES.join(',')}); pagefile writes through a page file
+                       (openPageFile) with the strategy it picks for the stack
   --json               print the report as one JSON document
   --svg FILE           also write a chart of the results to FILE`;
 
