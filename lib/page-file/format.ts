@@ -65,7 +65,7 @@ export function encodeHeader(target: Buffer, header: FileHeader): void {
 }
 
 export type HeaderReading =
-  | { state: 'ok'; header: FileHeader; version: number }
+  | { state: 'ok'; header: FileHeader }
   | { state: 'empty' }
   | { state: 'invalid'; why: string };
 
@@ -79,7 +79,7 @@ function decodeCopy(copy: Buffer): HeaderReading {
   const code = v.getUint32(12, true);
   const kind = (Object.keys(KIND_CODE) as FileKind[]).find((k) => KIND_CODE[k] === code);
   if (kind === undefined || v.getUint32(20, true) !== TRAILER_SIZE) return { state: 'invalid', why: 'unknown file kind' };
-  return { state: 'ok', version, header: { kind, pageSize: v.getUint32(16, true), fileId: Buffer.from(copy.subarray(24, 40)) } };
+  return { state: 'ok', header: { kind, pageSize: v.getUint32(16, true), fileId: Buffer.from(copy.subarray(24, 40)) } };
 }
 
 /**

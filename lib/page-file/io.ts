@@ -26,7 +26,6 @@ export interface PageIo {
   read(entries: BatchEntry[]): Promise<number[]>;
   /** Writes all entries together, each with RWF_ATOMIC where `atomic`, then one fdatasync where `datasync`. */
   write(entries: BatchEntry[], atomic: boolean, datasync: boolean): Promise<void>;
-  datasync(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -93,10 +92,6 @@ class DirectIo implements PageIo {
     if (rest.length > 0) await this.write(rest, false, datasync);
   }
 
-  datasync(): Promise<void> {
-    return this.file.datasync();
-  }
-
   close(): Promise<void> {
     return this.file.close();
   }
@@ -105,13 +100,18 @@ class DirectIo implements PageIo {
 /** The real files: O_DIRECT through AtomicFile. */
 export const directIo: PageIoSystem = {
   async open(path, write, create) {
-    const file = new DirectIo(await open(path, (write ? O_RDWR : O_RDONLY) | CREATE_FLAGS[create], 0o666));
+    const file = await open(path, (write ? O_RDWR : O_RDONLY) | CREATE_FLAGS[create], 0o666);
     if (create !== 'no') {
       // A new file's name is durable only once its directory is synced.
-      const dir = await fsp.open(nodePath.dirname(path), 'r');
-      await dir.sync().finally(() => dir.close());
+      try {
+        const dir = await fsp.open(nodePath.dirname(path), 'r');
+        await dir.sync().finally(() => dir.close());
+      } catch (err) {
+        await file.close();
+        throw err;
+      }
     }
-    return file;
+    return new DirectIo(file);
   },
   async remove(path) {
     await fsp.rm(path, { force: true });

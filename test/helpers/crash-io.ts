@@ -200,9 +200,5 @@ class SimIo implements PageIo {
     if (datasync) this.disk.sync(this.file)
   }
 
-  async datasync(): Promise<void> {
-    this.disk.sync(this.file)
-  }
-
   async close(): Promise<void> {}
 }
