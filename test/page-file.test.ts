@@ -1,5 +1,5 @@
 // Page files end to end on the real XFS (4K and 16K blocks), ext4 and tmpfs
-// fixtures: options and their defaults, every error API.md lists, the
+// fixtures: options and their defaults, every error the page file API names, the
 // strategy auto picks (and why), read-only opens and locks (in this process
 // and another), concurrent writes, surgery on the files (zeroed, torn,
 // bit-flipped and misplaced pages, with and without a doublewrite copy),
