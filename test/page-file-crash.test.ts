@@ -25,8 +25,13 @@ const STACK: StackFacts = {
 
 type Strategy = 'doublewrite' | 'atomic' | 'unprotected'
 
-/** The calls of the workload, in order: the pages each writes. The third is larger than a batch. */
-const CALLS = [[0, 1, 2], [1, 3], [0, 2, 4, 5, 6, 7]]
+/**
+ * The calls of the workload, in the order they are made: the pages each
+ * writes. The second and third run concurrently (both write page 1: the
+ * third must win); the last is larger than a batch.
+ */
+const CALLS = [[0, 1, 2], [1, 3], [1, 4], [0, 2, 4, 5, 6, 7]]
+const STEPS = [[0], [1, 2], [3]]
 const PAGES = 8
 
 /** A payload that names its page and version and fills the page, so a mix of two is no version at all. */
@@ -37,14 +42,15 @@ function payload(page: number, version: number, size: number): Buffer {
   return b
 }
 
-/** Runs the workload on `disk` until it ends or crashes; returns how many calls resolved. */
-async function workload(disk: SimDisk, strategy: Strategy): Promise<number> {
-  let acked = 0
+/** Runs the workload on `disk` until it ends or crashes; returns the versions (call index + 1) that resolved. */
+async function workload(disk: SimDisk, strategy: Strategy): Promise<Set<number>> {
+  const acked = new Set<number>()
   try {
     const file = await openPageFileWith(disk.system, PATH, { ...OPTIONS, strategy })
-    for (const [version, pages] of CALLS.entries()) {
-      await file.writePages(pages.map((page) => ({ page, data: payload(page, version + 1, file.payloadSize) })))
-      acked++
+    for (const step of STEPS) {
+      const calls = step.map((call) => file.writePages(CALLS[call].map((page) => ({ page, data: payload(page, call + 1, file.payloadSize) })))
+        .then(() => acked.add(call + 1)))
+      for (const outcome of await Promise.allSettled(calls)) if (outcome.status === 'rejected') throw outcome.reason
     }
     await file.close()
   } catch (err) {
@@ -60,14 +66,14 @@ interface Outcome {
 }
 
 /** Opens the crashed disk and checks every page against what the workload wrote and acknowledged. */
-async function check(disk: SimDisk, strategy: Strategy, acked: number, outcome: Outcome): Promise<void> {
+async function check(disk: SimDisk, strategy: Strategy, acked: Set<number>, outcome: Outcome): Promise<void> {
   const file: PageFile = await openPageFileWith(disk.system, PATH, { ...OPTIONS, strategy })
   outcome.restored += file.recovery.pagesRestored
   outcome.discarded += file.recovery.batchesDiscarded
   for (let page = 0; page < PAGES; page++) {
     // Versions of this page in call order; the newest acknowledged one is the oldest allowed.
     const versions = CALLS.flatMap((pages, i) => (pages.includes(page) ? [i + 1] : []))
-    const ackedVersions = versions.filter((v) => v <= acked)
+    const ackedVersions = versions.filter((v) => acked.has(v))
     const allowed = ackedVersions.length > 0 ? versions.filter((v) => v >= ackedVersions[ackedVersions.length - 1]) : [0, ...versions]
     let got: Buffer
     try {
@@ -80,7 +86,7 @@ async function check(disk: SimDisk, strategy: Strategy, acked: number, outcome: 
     const version = got.readUInt32LE(4)
     const expected = version === 0 && got.readUInt32LE(0) === 0 ? Buffer.alloc(file.payloadSize) : payload(page, version, file.payloadSize)
     expect(got.equals(expected), `page ${page} is a whole version`).toBe(true)
-    expect(allowed, `page ${page}: version ${version}, acked calls ${acked}`).toContain(version)
+    expect(allowed, `page ${page}: version ${version}, acked calls ${[...acked]}`).toContain(version)
   }
   const verified = await file.verify()
   if (strategy !== 'unprotected') expect(verified.corrupt).toEqual([])
@@ -129,7 +135,7 @@ async function explore(strategy: Strategy, crashDuringRecovery: boolean): Promis
 describe('page files under simulated crashes (not kernel results)', () => {
   it('the workload does enough operations to be worth crashing', async () => {
     const disk = new SimDisk(STACK)
-    expect(await workload(disk, 'doublewrite')).toBe(CALLS.length)
+    expect((await workload(disk, 'doublewrite')).size).toBe(CALLS.length)
     expect(disk.ops).toBeGreaterThan(15)
   })
 
