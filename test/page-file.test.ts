@@ -291,11 +291,16 @@ describeFs('page files', () => {
     it('a second writer in this process gets ERR_PAGEFILE_LOCKED, until the first closes', async () => {
       const file = newPath(name)
       const first = await openTracked(file)
+      await first.writePage(3, payload(first.payloadSize, 3, 1))
       const err = await rejection(openPageFile(file))
       expect(err).toBeInstanceOf(PageFileError)
       expect(err.code).toBe('ERR_PAGEFILE_LOCKED')
       expect(err.message).toContain(file)
-      await first.close()
+      // The lock is taken before 'w+' truncates: the writer's pages are untouched.
+      expect((await rejection(openPageFile(file, { flags: 'w+' }))).code).toBe('ERR_PAGEFILE_LOCKED')
+      expect((await first.readPage(3)).equals(payload(first.payloadSize, 3, 1))).toBe(true)
+      await first[Symbol.asyncDispose]()
+      expect((await rejection(first.readPage(3))).code).toBe('EBADF')
       const again = await openTracked(file)
       expect(again.strategy).toBe('doublewrite')
     })
