@@ -107,12 +107,28 @@ export function pageOffset(page: number, pageSize: number): number {
   return (page + 1) * pageSize;
 }
 
+/** The trailer fields a batch shares (sequence, file tag), as 32-bit halves: no BigInt per page. */
+export interface Seal {
+  seqLow: number;
+  seqHigh: number;
+  tagLow: number;
+  tagHigh: number;
+}
+
+export function sealFor(seq: bigint, tag: bigint): Seal {
+  const low = (n: bigint) => Number(n & 0xffffffffn);
+  return { seqLow: low(seq), seqHigh: low(seq >> 32n), tagLow: low(tag), tagHigh: low(tag >> 32n) };
+}
+
 /** Fills in the trailer of a page image whose payload is in place, CRC last. */
-export function sealPage(image: Buffer, page: number, seq: bigint, tag: bigint): void {
+export function sealPage(image: Buffer, page: number, seal: Seal): void {
   const t = image.length - TRAILER_SIZE;
-  image.writeBigUInt64LE(BigInt(page), t);
-  image.writeBigUInt64LE(seq, t + 8);
-  image.writeBigUInt64LE(tag, t + 16);
+  image.writeUInt32LE(page % 2 ** 32, t);
+  image.writeUInt32LE(Math.floor(page / 2 ** 32), t + 4);
+  image.writeUInt32LE(seal.seqLow, t + 8);
+  image.writeUInt32LE(seal.seqHigh, t + 12);
+  image.writeUInt32LE(seal.tagLow, t + 16);
+  image.writeUInt32LE(seal.tagHigh, t + 20);
   image.writeUInt32LE(FORMAT_VERSION, t + 24);
   image.writeUInt32LE(crcOf(image.subarray(0, image.length - 4)), image.length - 4);
 }

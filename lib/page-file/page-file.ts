@@ -9,7 +9,7 @@ import { closedError, PageFileError } from '../errors';
 import { validatePageFileOptions, validatePageNumber, validatePageWrites, validatePayload, type PageFileSettings } from '../validate';
 import {
   batchAreaBytes, batchAreaOffset, batchHeaderBytes, decodeHeader, encodeBatchHeader, encodeHeader, fileTag,
-  inspectPage, isZero, pageOffset, sealPage, TRAILER_SIZE, type FileHeader, type FileKind, type HeaderReading, type PageState,
+  inspectPage, isZero, pageOffset, sealFor, sealPage, TRAILER_SIZE, type FileHeader, type FileKind, type HeaderReading, type PageState,
 } from './format';
 import { directIo, type Create, type PageIo, type PageIoSystem } from './io';
 import { findBatch, pagesToRestore } from './recovery';
@@ -319,11 +319,12 @@ export class PageFile {
     const headerBytes = doublewrite ? batchHeaderBytes(pages.length, pageSize) : 0;
     this.#batchBuffer ??= allocAligned((doublewrite ? batchHeaderBytes(this.#batchPages, pageSize) : 0) + this.#batchPages * pageSize);
     const buffer = this.#batchBuffer.subarray(0, headerBytes + pages.length * pageSize);
+    const seal = sealFor(seq, this.#tag);
     const writes = pages.map((page, i) => {
       const image = buffer.subarray(headerBytes + i * pageSize, headerBytes + (i + 1) * pageSize);
       const entries = batch.get(page)!;
       asBytes(entries[entries.length - 1].data).copy(image);
-      sealPage(image, page, seq, this.#tag);
+      sealPage(image, page, seal);
       return { buffer: image, position: pageOffset(page, pageSize) };
     });
     const highest = Math.max(...pages);
