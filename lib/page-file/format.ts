@@ -120,8 +120,11 @@ export function sealFor(seq: bigint, tag: bigint): Seal {
   return { seqLow: low(seq), seqHigh: low(seq >> 32n), tagLow: low(tag), tagHigh: low(tag >> 32n) };
 }
 
-/** Fills in the trailer of a page image whose payload is in place, CRC last. */
-export function sealPage(image: Buffer, page: number, seal: Seal): void {
+/**
+ * Fills in the trailer of a page image whose payload is in place, CRC last;
+ * `body` (all but the CRC field) may be passed by a caller that keeps it.
+ */
+export function sealPage(image: Buffer, page: number, seal: Seal, body = image.subarray(0, image.length - 4)): void {
   const t = image.length - TRAILER_SIZE;
   image.writeUInt32LE(page % 2 ** 32, t);
   image.writeUInt32LE(Math.floor(page / 2 ** 32), t + 4);
@@ -130,7 +133,7 @@ export function sealPage(image: Buffer, page: number, seal: Seal): void {
   image.writeUInt32LE(seal.tagLow, t + 16);
   image.writeUInt32LE(seal.tagHigh, t + 20);
   image.writeUInt32LE(FORMAT_VERSION, t + 24);
-  image.writeUInt32LE(crcOf(image.subarray(0, image.length - 4)), image.length - 4);
+  image.writeUInt32LE(crcOf(body), image.length - 4);
 }
 
 /** What a page slot holds. */
@@ -175,7 +178,10 @@ export function encodeBatchHeader(target: Buffer, pages: readonly number[], seq:
   target.writeBigUInt64LE(seq, 16);
   fileId.copy(target, 24);
   target.writeUInt32LE(pageSize, 40);
-  pages.forEach((page, i) => target.writeBigUInt64LE(BigInt(page), BATCH_FIXED_BYTES + 8 * i));
+  pages.forEach((page, i) => {
+    target.writeUInt32LE(page % 2 ** 32, BATCH_FIXED_BYTES + 8 * i);
+    target.writeUInt32LE(Math.floor(page / 2 ** 32), BATCH_FIXED_BYTES + 8 * i + 4);
+  });
   target.writeUInt32LE(batchCrc(target, pages.length), CRC_AT);
 }
 

@@ -123,6 +123,8 @@ export class PageFile {
   #writer: Promise<void> | null = null;
   #batchesDone = 0;
   #batchBuffer: Buffer | null = null;
+  /** Views of the batch buffer's page slots (image, and image without its CRC field), by header size. */
+  #slots = new Map<number, { image: Buffer; body: Buffer }[]>();
   #zeros: Buffer | null = null;
   #closing: Promise<void> | null = null;
   /**
@@ -317,14 +319,14 @@ export class PageFile {
     const seq = this.#nextSeq++;
     const doublewrite = this.strategy === 'doublewrite';
     const headerBytes = doublewrite ? batchHeaderBytes(pages.length, pageSize) : 0;
-    this.#batchBuffer ??= allocAligned((doublewrite ? batchHeaderBytes(this.#batchPages, pageSize) : 0) + this.#batchPages * pageSize);
-    const buffer = this.#batchBuffer.subarray(0, headerBytes + pages.length * pageSize);
+    const buffer = this.#buffer(headerBytes).subarray(0, headerBytes + pages.length * pageSize);
+    const slots = this.#slotsAfter(headerBytes);
     const seal = sealFor(seq, this.#tag);
     const writes = pages.map((page, i) => {
-      const image = buffer.subarray(headerBytes + i * pageSize, headerBytes + (i + 1) * pageSize);
+      const { image, body } = slots[i];
       const entries = batch.get(page)!;
       asBytes(entries[entries.length - 1].data).copy(image);
-      sealPage(image, page, seal);
+      sealPage(image, page, seal, body);
       return { buffer: image, position: pageOffset(page, pageSize) };
     });
     const highest = Math.max(...pages);
@@ -355,6 +357,27 @@ export class PageFile {
         if (this.#inFlight.get(page) === entries[entries.length - 1].data) this.#inFlight.delete(page);
       }
     }
+  }
+
+  /** The batch buffer: room for the largest batch header and batchPages pages, made once. */
+  #buffer(headerBytes: number): Buffer {
+    this.#batchBuffer ??= allocAligned(batchHeaderBytes(this.#batchPages, this.pageSize) + this.#batchPages * this.pageSize);
+    return this.#batchBuffer.subarray(0, headerBytes + this.#batchPages * this.pageSize);
+  }
+
+  /** The page slots of the batch buffer after a batch header of `headerBytes`, made once per header size. */
+  #slotsAfter(headerBytes: number): { image: Buffer; body: Buffer }[] {
+    let slots = this.#slots.get(headerBytes);
+    if (slots === undefined) {
+      const buffer = this.#buffer(headerBytes);
+      const { pageSize } = this;
+      slots = Array.from({ length: this.#batchPages }, (_, i) => {
+        const image = buffer.subarray(headerBytes + i * pageSize, headerBytes + (i + 1) * pageSize);
+        return { image, body: image.subarray(0, pageSize - 4) };
+      });
+      this.#slots.set(headerBytes, slots);
+    }
+    return slots;
   }
 
   /** Makes the data file hold page `page`: whole chunks of written zeros, made durable. */
