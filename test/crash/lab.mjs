@@ -192,17 +192,26 @@ function unmount(dir) {
   return !mountedAt(dir)
 }
 
-function loopAttached(device) {
-  const r = spawnSync(which('losetup'), [device], { stdio: 'ignore' })
-  return r.status === 0
+/**
+ * True while `loop.dev` is still backed by our file. Loop devices are shared
+ * with other users of the machine: a device we detached may be somebody
+ * else's a moment later, so it is always compared by backing file.
+ */
+function loopOurs(loop) {
+  try {
+    const backing = fs.readFileSync(`/sys/block/${path.basename(loop.dev)}/loop/backing_file`, 'utf8').trim()
+    return backing.replace(/ \(deleted\)$/, '') === loop.file
+  } catch {
+    return false // not attached
+  }
 }
 
-function detachLoop(device) {
-  for (let attempt = 0; attempt < 10 && loopAttached(device); attempt++) {
-    spawnSync(which('losetup'), ['-d', device], { stdio: 'ignore' })
-    if (loopAttached(device)) sleepSync(50)
+function detachLoop(loop) {
+  for (let attempt = 0; attempt < 10 && loopOurs(loop); attempt++) {
+    spawnSync(which('losetup'), ['-d', loop.dev], { stdio: 'ignore' })
+    if (loopOurs(loop)) sleepSync(50)
   }
-  return !loopAttached(device)
+  return !loopOurs(loop)
 }
 
 function unmountFuse(entry) {
@@ -255,8 +264,8 @@ export function release() {
   held.workers.clear()
   for (const dir of [...held.mounts].reverse()) if (!unmount(dir)) problems.push(`could not unmount ${dir}`)
   held.mounts = held.mounts.filter((d) => mountedAt(d))
-  for (const dev of [...held.loops].reverse()) if (!detachLoop(dev)) problems.push(`could not detach ${dev}`)
-  held.loops = held.loops.filter((d) => loopAttached(d))
+  for (const loop of [...held.loops].reverse()) if (!detachLoop(loop)) problems.push(`could not detach ${loop.dev} (${loop.file})`)
+  held.loops = held.loops.filter((l) => loopOurs(l))
   for (const entry of [...held.fuse].reverse()) if (!unmountFuse(entry)) problems.push(`could not unmount FUSE ${entry.dir}`)
   held.fuse = held.fuse.filter((e) => mountedAt(e.dir))
   if (problems.length === 0) {
@@ -289,14 +298,16 @@ function installHandlers() {
 }
 
 function attachLoop(file, args = []) {
+  file = fs.realpathSync(file)
   const dev = run('losetup', ['-f', '--show', ...args, file]).trim()
-  held.loops.push(dev)
+  held.loops.push({ dev, file })
   return dev
 }
 
 function releaseLoop(dev) {
-  if (!detachLoop(dev)) throw new Error(`could not detach ${dev}`)
-  held.loops = held.loops.filter((d) => d !== dev)
+  const loop = held.loops.find((l) => l.dev === dev)
+  if (!detachLoop(loop)) throw new Error(`could not detach ${dev} (${loop.file})`)
+  held.loops = held.loops.filter((l) => l !== loop)
 }
 
 function mountXfs(dev, dir) {
@@ -434,6 +445,7 @@ export async function record(scenario, options) {
 
   const log = parseLog(fs.readFileSync(logFile), region)
   checkReplayReproduces(base, work, log)
+  checkFlushesReachedUs(scenario, log)
   return { scenario, base, work, logFile, log, region, extents, writer, recordMs: Date.now() - started }
 }
 
@@ -488,6 +500,29 @@ function checkReplayReproduces(base, work, events) {
   for (const e of events) if (e.type === 'write') e.data.copy(image, e.off)
   const served = fs.readFileSync(work)
   if (!image.equals(served)) throw new Error(`replaying the whole log onto ${base} does not give ${work}: the log misses writes`)
+}
+
+/**
+ * Every durability point the writer was given must have a flush in the log
+ * between the write's start and its acknowledgement (for a whole batch: since
+ * the batch began); otherwise the loop device or FUSE swallowed flushes and
+ * the honoured-flush model would be built on nothing.
+ */
+function checkFlushesReachedUs(scenario, events) {
+  let flushSinceBatch = false
+  const flushSinceStart = new Map()
+  for (const e of events) {
+    if (e.type === 'flush') {
+      flushSinceBatch = true
+      for (const k of flushSinceStart.keys()) flushSinceStart.set(k, true)
+    } else if (e.type === 'mark') {
+      const [what, p, v] = e.text.split(' ')
+      if (what === 'batch') flushSinceBatch = false
+      else if (what === 's') flushSinceStart.set(`${p} ${v}`, false)
+      else if (what === 'rd' && !flushSinceStart.get(`${p} ${v}`)) throw new Error(`${scenario.name}: no flush reached the recorder for the dsync write of page ${p} version ${v}`)
+      else if (what === 'd' && !flushSinceBatch) throw new Error(`${scenario.name}: no flush reached the recorder for an fdatasync`)
+    }
+  }
 }
 
 /** Counts for reports. */
@@ -767,7 +802,7 @@ function readPages(dir, pages) {
  * result: { mountFailure?: string, ok, torn, lost, corrupt, pages }.
  */
 export async function replay(jobs, options) {
-  const { tools, dir, workers: nWorkers, onResult, keep } = options
+  const { tools, dir, workers: nWorkers, onResult } = options
   const image = path.join(dir, 'replay.img')
   const offsets = makeReplayImage(image, nWorkers)
   const dev = attachLoop(image, ['-P'])
@@ -826,7 +861,6 @@ export async function replay(jobs, options) {
     }
     releaseLoop(dev)
   }
-  void keep
 }
 
 // ---------------------------------------------------------------------------
@@ -932,6 +966,13 @@ export async function suite({ states = 2000, seed = 1, workers = 2, log = () => 
         const file = path.join(keptDir, `${job.scenario.name.replace(/\W+/g, '-')}.state${job.n}.img`)
         fs.writeFileSync(file.replace(/\.img$/, '.json'), JSON.stringify({ scenario: job.scenario.name, seed, state: job.n, how: job.state.how, tear: job.state.tear, result: { ...result } }, null, 1) + '\n')
         r.kept.push(file)
+        // The recording too: base image and log (a rerun records anew, and
+        // timing decides where XFS's writes fall, so the seed alone
+        // reproduces the draw, not the log).
+        for (const f of [job.recording.base, job.recording.logFile]) {
+          const to = path.join(keptDir, path.basename(f))
+          if (!fs.existsSync(to)) fs.copyFileSync(f, to)
+        }
         return file
       }
       return null
