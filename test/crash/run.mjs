@@ -49,21 +49,23 @@ try {
 }
 
 if (opts.json) {
-  const { states, seed, workers, recordMs, replayMs, statesPerMinute, failures, keptDir, recordings } = report
+  const { states, seed, workers, recordMs, replayMs, statesPerMinute, umountWaits, failures, keptDir, recordings } = report
   const scenarios = report.scenarios.map(({ examples, kept, ...s }) => ({ ...s, examples, kept }))
-  process.stdout.write(JSON.stringify({ states, seed, workers, recordMs, replayMs, statesPerMinute, scenarios, recordings, failures, keptDir }) + '\n')
+  process.stdout.write(JSON.stringify({ states, seed, workers, recordMs, replayMs, statesPerMinute, umountWaits, scenarios, recordings, failures, keptDir }) + '\n')
 } else {
   // The last columns count what the model did: data writes it tore (and in
   // how many of those states the torn page showed), log records it tore.
+  // Replay mismatches (states whose two replays disagreed) get a column only when there are any.
   const meta = report.scenarios.some((s) => s.tears.meta > 0)
-  const head = ['scenario', 'states', 'ok', 'torn', 'lost', 'corrupt', 'mount failures', 'data writes torn (page shown torn)', 'log records torn', ...(meta ? ['metadata torn'] : [])]
-  const rows = report.scenarios.map((s) => [s.name, s.states, s.ok, s.torn, s.lost, s.corrupt, s.mountFailures, `${s.tears.data} (${s.tears.dataShown})`, s.tears.log, ...(meta ? [s.tears.meta] : [])])
+  const mism = report.scenarios.some((s) => s.replayMismatches > 0)
+  const head = ['scenario', 'states', 'ok', 'torn', 'lost', 'corrupt', 'mount failures', ...(mism ? ['replay mismatches'] : []), 'data writes torn (page shown torn)', 'log records torn', ...(meta ? ['metadata torn'] : [])]
+  const rows = report.scenarios.map((s) => [s.name, s.states, s.ok, s.torn, s.lost, s.corrupt, s.mountFailures, ...(mism ? [s.replayMismatches] : []), `${s.tears.data} (${s.tears.dataShown})`, s.tears.log, ...(meta ? [s.tears.meta] : [])])
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)))
   const line = (cells) => '| ' + cells.map((c, i) => (i === 0 ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i]))).join(' | ') + ' |'
   const out = [line(head), '|' + widths.map((w, i) => (i === 0 ? '-'.repeat(w + 2) : '-'.repeat(w + 1) + ':')).join('|') + '|', ...rows.map(line)]
   process.stdout.write(out.join('\n') + '\n')
   process.stdout.write(
-    `${report.states} states (seed ${report.seed}); recording ${(report.recordMs / 1000).toFixed(1)} s, replay ${(report.replayMs / 1000).toFixed(1)} s on ${report.workers} workers (${report.statesPerMinute} states/min)\n`,
+    `${report.states} states (seed ${report.seed}); recording ${(report.recordMs / 1000).toFixed(1)} s, replay ${(report.replayMs / 1000).toFixed(1)} s on ${report.workers} workers (${report.statesPerMinute} states/min); a device still held after its umount ${report.umountWaits.count} times (longest wait ${report.umountWaits.maxMs} ms); ${report.scenarios.reduce((n, s) => n + s.replayMismatches, 0)} states replayed differently twice\n`,
   )
 }
 if (report.failures.length > 0) {

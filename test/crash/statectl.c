@@ -11,7 +11,8 @@
 //                   touched costs time)
 //   mount           mount(2) DEVICE on DIR as xfs (nouuid: the workers mount
 //                   copies of one filesystem at the same time)
-//   umount          umount2(2) DIR
+//   umount          umount2(2) DIR, then wait until nothing holds DEVICE
+//                   any more (answers "ok MS", the milliseconds waited)
 //   sparsify PATH   punch every all-zero 4 KiB block of PATH (done once per
 //                   base image, so restore copies only what holds data)
 //
@@ -116,6 +117,24 @@ static int do_sparsify(const char *path) {
   return 0;
 }
 
+// umount2 can return while the filesystem still holds the device (another
+// reference to the mount, e.g. a copy propagated into another mount
+// namespace): a mount then would get the old superblock back, with the
+// previous state's contents. The device is free once an O_EXCL open
+// succeeds. Returns the milliseconds waited, or -1 after 10 s.
+static int wait_released(void) {
+  for (int ms = 0; ms < 10000; ms++) {
+    int fd = open(device, O_RDONLY | O_EXCL);
+    if (fd >= 0) {
+      close(fd);
+      return ms;
+    }
+    if (errno != EBUSY) return ms;
+    usleep(1000);
+  }
+  return -1;
+}
+
 int main(int argc, char **argv) {
   if (argc != 6) {
     fprintf(stderr, "usage: %s IMAGE OFFSET SIZE DEVICE DIR\n", argv[0]);
@@ -145,11 +164,21 @@ int main(int argc, char **argv) {
       int rc = do_restore();
       if (rc != 0) answer_err(-rc, "restore"); else answer_ok(NULL);
     } else if (strcmp(line, "mount") == 0) {
-      if (mount(device, dir, "xfs", 0, "nouuid") != 0) answer_err(errno, "mount");
+      if (wait_released() < 0) answer_err(EBUSY, "device held before mount");
+      else if (mount(device, dir, "xfs", 0, "nouuid") != 0) answer_err(errno, "mount");
       else { mounted = 1; answer_ok(NULL); }
     } else if (strcmp(line, "umount") == 0) {
       if (umount2(dir, 0) != 0) answer_err(errno, "umount");
-      else { mounted = 0; answer_ok(NULL); }
+      else {
+        mounted = 0;
+        int waited = wait_released();
+        if (waited < 0) answer_err(EBUSY, "device still held after umount");
+        else {
+          char extra[32];
+          snprintf(extra, sizeof extra, "%d", waited);
+          answer_ok(extra);
+        }
+      }
     } else if (strncmp(line, "sparsify ", 9) == 0) {
       int rc = do_sparsify(line + 9);
       if (rc != 0) answer_err(-rc, "sparsify"); else answer_ok(NULL);
