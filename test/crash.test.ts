@@ -59,7 +59,7 @@ const RUNNER = path.join(__dirname, 'crash', 'run.mjs')
 // 60% of the states go to the atomic scenarios: 2,000 gives 1,200 of them.
 const STATES = 2000
 const SEED = Number(process.env.UNTORN_CRASH_SEED ?? Date.now() % 2 ** 31)
-// The lab's own bound for the whole run (recording ~10 s, replay ~35 s here).
+// The lab's own bound for the whole run (51 s in vitest here: recording ~10 s, replay ~40 s).
 const SUITE_TIMEOUT = 170_000
 
 const required = process.env.UNTORN_REQUIRE_FS === '1'
