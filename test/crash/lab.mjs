@@ -331,12 +331,84 @@ function releaseMount(dir) {
   held.mounts = held.mounts.filter((d) => d !== dir)
 }
 
+const OWNER_FILE = '.untorn-crash-owner'
+
+function processStart(pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null
+  } catch {
+    return null
+  }
+}
+
+/** True while the run that made `dir` lives (or `dir` is too new to judge). */
+function ownerAlive(dir) {
+  try {
+    const owner = JSON.parse(fs.readFileSync(path.join(dir, OWNER_FILE), 'utf8'))
+    return owner.pid !== process.pid && processStart(owner.pid) === owner.start
+  } catch {
+    try {
+      return Date.now() - fs.statSync(dir).mtimeMs < 30_000
+    } catch {
+      return false
+    }
+  }
+}
+
+/**
+ * Releases what a killed run (SIGKILL: no handler ran) left under its
+ * /dev/shm/untorn-crash-* directory: its XFS mounts, its loop devices, its
+ * FUSE mounts (which ends its recorder), in that order; then the directory.
+ * Only directories whose owning process is gone. Returns what it did.
+ */
+export function cleanupStale() {
+  const done = []
+  const base = fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir()
+  for (const name of fs.readdirSync(base)) {
+    if (!name.startsWith('untorn-crash-')) continue
+    const dir = path.join(base, name)
+    if (!fs.statSync(dir).isDirectory() || ownerAlive(dir)) continue
+    const inside = (p) => p.startsWith(dir + '/')
+    const mounts = fs
+      .readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => ({ point: l.split(' ')[4], type: l.split(' - ')[1]?.split(' ')[0] ?? '' }))
+      .filter((m) => inside(m.point))
+    for (const m of mounts.filter((m) => !m.type.startsWith('fuse'))) unmount(m.point) && done.push(`umount ${m.point}`)
+    for (const dev of fs.readdirSync('/sys/block').filter((d) => d.startsWith('loop'))) {
+      let file
+      try {
+        file = fs.readFileSync(`/sys/block/${dev}/loop/backing_file`, 'utf8').trim().replace(/ \(deleted\)$/, '')
+      } catch {
+        continue
+      }
+      if (inside(file) && detachLoop({ dev: `/dev/${dev}`, file })) done.push(`losetup -d /dev/${dev}`)
+    }
+    for (const m of mounts.filter((m) => m.type.startsWith('fuse'))) unmountFuse({ dir: m.point }) && done.push(`fusermount3 -u ${m.point}`)
+    if (mountsUnder(dir).length === 0) {
+      fs.rmSync(dir, { recursive: true, force: true })
+      done.push(`rm -r ${dir}`)
+    }
+  }
+  return done
+}
+
+function mountsUnder(dir) {
+  return fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter((l) => l.split(' ')[4]?.startsWith(dir + '/'))
+}
+
 /** A fresh working directory in /dev/shm (RAM), removed by release(). */
 export function workDir() {
   installHandlers()
   const base = fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir()
   const dir = fs.mkdtempSync(path.join(base, 'untorn-crash-'))
   held.dirs.push(dir)
+  fs.writeFileSync(path.join(dir, OWNER_FILE), JSON.stringify({ pid: process.pid, start: processStart(process.pid) }) + '\n')
   return dir
 }
 
@@ -947,6 +1019,8 @@ export async function suite({ states = 2000, seed = 1, workers = 2, log = () => 
   const missing = missingPrerequisites()
   if (missing.length > 0) throw new Error(`crash lab cannot run here: ${missing.join('; ')}`)
   const started = Date.now()
+  const stale = cleanupStale()
+  if (stale.length > 0) log(`cleaned up after a killed run: ${stale.join(', ')}`)
   const tools = buildTools()
   const dir = workDir()
   const recordings = new Map()
