@@ -225,6 +225,16 @@ function detachLoop(loop) {
   return !loopOurs(loop)
 }
 
+/** True while `pid` runs (a zombie, not yet reaped by this blocked event loop, does not). */
+function running(pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z'
+  } catch {
+    return false
+  }
+}
+
 function unmountFuse(entry) {
   if (mountedAt(entry.dir)) {
     spawnSync(which('fusermount3'), ['-u', entry.dir], { stdio: 'ignore' })
@@ -234,7 +244,7 @@ function unmountFuse(entry) {
     // Gone from the mount table, so the daemon's loop ends; a daemon that
     // hangs anyway is killed.
     const deadline = Date.now() + 2000
-    while (Date.now() < deadline && spawnSync('kill', ['-0', String(entry.proc.pid)]).status === 0) sleepSync(20)
+    while (Date.now() < deadline && running(entry.proc.pid)) sleepSync(20)
     try {
       entry.proc.kill('SIGKILL')
     } catch {
@@ -257,7 +267,10 @@ export function release() {
   held.children.clear()
   for (const w of held.workers) {
     try {
-      w.proc.stdin.end()
+      // destroy() closes the pipe at once (end() would wait for the event
+      // loop, which this synchronous cleanup blocks): statectl sees end of
+      // input, unmounts its mount and exits.
+      w.proc.stdin.destroy()
     } catch {
       // gone
     }
@@ -265,7 +278,7 @@ export function release() {
   for (const w of held.workers) {
     // statectl unmounts on end of input; wait for it briefly, then do it here.
     const deadline = Date.now() + 2000
-    while (Date.now() < deadline && w.proc.exitCode === null && spawnSync('kill', ['-0', String(w.proc.pid)]).status === 0) sleepSync(10)
+    while (Date.now() < deadline && w.proc.exitCode === null && running(w.proc.pid)) sleepSync(10)
     try {
       w.proc.kill('SIGKILL')
     } catch {
@@ -660,7 +673,7 @@ function tearOf(e, random) {
     }
     const run = runs[random.int(runs.length)]
     const sectors = run.end - run.start
-    if (sectors * SECTOR < 2 * g || (run.start * SECTOR) % g !== 0) g = 512
+    if (sectors * SECTOR < 2 * g || (run.start * SECTOR) % g !== 0 || (sectors * SECTOR) % g !== 0) g = 512
     const chunks = (sectors * SECTOR) / g
     // At least one chunk new and one old.
     const keep = new Array(chunks).fill(false).map(() => random() < 0.5)
