@@ -49,7 +49,7 @@ interface Report {
     name: string
     extents: number
     pageWrites: number
-    log: { writes: number; data: number; log: number; meta: number; flushes: number; marks: number }
+    log: { writes: number; data: number; log: number; meta: number; flushes: number; marks: number; api: string; batches: Record<string, number> }
   }[]
   failures: string[]
   keptDir: string | null
@@ -109,11 +109,15 @@ describe.skipIf(!ready)('crash lab: simulated power loss at the block layer', ()
     expect(report.recordings).toHaveLength(8)
     for (const r of report.recordings) {
       expect(r.pageWrites, r.name).toBe(64)
+      // The writer's own marks: the API under test, and four batches of each
+      // style (sync/async call x fdatasync/dsync durability).
+      expect(r.log.api, r.name).toBe(r.name.startsWith('atomic') ? 'atomic' : 'plain')
+      expect(r.log.batches, r.name).toEqual({ 'sync datasync': 4, 'async dsync': 4, 'sync dsync': 4, 'async datasync': 4 })
       // Each page write is at least one block write carrying its stamps.
       expect(r.log.data, r.name).toBeGreaterThanOrEqual(64)
       // 16 batches in four styles: 4 x 4 sequential dsync writes (a flush
       // each), 4 async dsync batches (the block layer may merge their
-      // concurrent flushes into one) and 8 fdatasyncs. The recorder also
+      // concurrent flushes into one) and 8 fdatasyncs. Recording also
       // checked that every acknowledged durability point had a flush of its
       // own in the log, or the run would have failed.
       expect(r.log.flushes, r.name).toBeGreaterThanOrEqual(16 + 4 + 8)

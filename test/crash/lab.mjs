@@ -623,11 +623,17 @@ function checkFlushesReachedUs(scenario, events) {
 
 /** Counts for reports. */
 export function logSummary(events) {
-  const s = { writes: 0, data: 0, log: 0, meta: 0, flushes: 0, marks: 0, bytes: 0 }
+  const s = { writes: 0, data: 0, log: 0, meta: 0, flushes: 0, marks: 0, bytes: 0, api: null, batches: {} }
   for (const e of events) {
     if (e.type === 'write') s.writes++, s[e.kind]++, (s.bytes += e.len)
     else if (e.type === 'flush') s.flushes++
-    else s.marks++
+    else {
+      s.marks++
+      // What the writer says it did: its API, and batches per call style.
+      const [what, , call, durability] = e.text.split(' ')
+      if (what === 'begin') s.api = e.text.split(' ')[1]
+      if (what === 'batch') s.batches[`${call} ${durability}`] = (s.batches[`${call} ${durability}`] ?? 0) + 1
+    }
   }
   return s
 }
