@@ -41,6 +41,7 @@ interface Binding {
   ringOpen(): number;
   ringFlags(): number;
   ringPeak(): number;
+  poolPeak(): number;
   ringWrite(fd: number, view: ArrayBufferView, position: number, rwflags: number): Promise<number>;
   ringRead(fd: number, view: ArrayBufferView, position: number): Promise<number>;
   ringFsync(fd: number, datasync: boolean): Promise<number>;

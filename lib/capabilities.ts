@@ -3,9 +3,11 @@
 import path from 'node:path';
 import { binding, type RawStat } from './binding';
 import { fsError } from './errors';
-import type { AtomicWriteInfo } from './info';
+import type { AtomicWriteInfo, BlockDeviceLimits } from './info';
 import { diskOf, queueAtomicLimits, sysfsBlockDir } from './sysfs';
 import { validateTarget } from './validate';
+
+export type { BlockDeviceLimits } from './info';
 
 const STATX_DIOALIGN = 0x2000;
 const S_IFMT = 0o170000;
@@ -52,16 +54,6 @@ export async function statAtomic(target: string | number): Promise<AtomicWriteIn
 
 export function statAtomicSync(target: string | number): AtomicWriteInfo {
   return toAtomicWriteInfo(rawStatSync(target));
-}
-
-/** A block device's atomic-write limits from sysfs, in bytes (0 = unsupported). */
-export interface BlockDeviceLimits {
-  /** The kernel's name for the whole disk, e.g. "nvme0n1" (never the partition). */
-  device: string;
-  unitMinBytes: number;
-  unitMaxBytes: number;
-  maxBytes: number;
-  boundaryBytes: number;
 }
 
 /**

@@ -48,7 +48,6 @@ const poolEngine = (reason: string): Engine => ({
 // io_uring_setup flags, for the reason text (include/uapi/linux/io_uring.h).
 const SETUP_FLAGS: [number, string][] = [
   [1 << 7, 'SUBMIT_ALL'],
-  [1 << 8, 'COOP_TASKRUN'],
   [1 << 12, 'SINGLE_ISSUER'],
   [1 << 13, 'DEFER_TASKRUN'],
 ];
@@ -110,7 +109,10 @@ export function ioEngine(): IoEngine {
   return { name, reason };
 }
 
-/** The most operations in flight at once on this thread's ring since the last call; null on the thread pool. */
-export function takeInFlightPeak(): number | null {
-  return engine().name === 'io_uring' ? binding.ringPeak() : null;
+/**
+ * The most operations that were in flight at once since the last call: on
+ * this thread's ring, or running on the thread pool's threads (the process's).
+ */
+export function takeInFlightPeak(): number {
+  return engine().name === 'io_uring' ? binding.ringPeak() : binding.poolPeak();
 }

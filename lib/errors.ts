@@ -1,7 +1,73 @@
-// Error objects shaped like Node's own: fs errors from the kernel, argument
-// errors with Node's codes, and AtomicWriteError for the atomic-write rules.
+// Every error untorn makes, in one module: fs errors from the kernel and
+// argument errors shaped like Node's own, and the coded errors of untorn's
+// features (AtomicWriteError for the atomic-write rules, BenchError,
+// ProbeError). The CLI's UsageError and Interrupted stay in lib/cli/.
+//
+// Like Node's own errors, none of them starts its stack trace inside untorn's
+// error or validation code: the first frame is the line that called untorn.
 import { constants } from 'node:os';
+import path from 'node:path';
 import { getSystemErrorMap, inspect } from 'node:util';
+
+// This module and lib/validate.ts, compiled (dist/) or as source (lib/, as
+// tests and source-mapped traces show them).
+const INTERNAL_FILES = new Set(
+  [__dirname, path.resolve(__dirname, '..', 'lib')].flatMap((dir) =>
+    ['errors', 'validate'].flatMap((name) => ['.js', '.ts'].map((ext) => path.join(dir, name + ext)))),
+);
+
+/** The file a stack frame line names, e.g. "    at check (/x/dist/errors.js:1:2)". */
+function frameFile(line: string): string | null {
+  const m = /\((.*):\d+:\d+\)$/.exec(line) ?? /^\s*at (?:async )?(.*):\d+:\d+$/.exec(line);
+  return m ? m[1].replace(/^file:\/\//, '') : null;
+}
+
+// At most this many frames of lib/errors.ts and lib/validate.ts stand above the caller's.
+const INTERNAL_DEPTH = 16;
+
+/**
+ * Takes `err`'s stack again from here, without the frames of this module and
+ * lib/validate.ts that come first, keeping Error.stackTraceLimit frames of the
+ * caller's: what Node does for its own errors (hideStackFrames).
+ */
+function hideInternalFrames<E extends Error>(err: E): E {
+  const limit = Error.stackTraceLimit;
+  if (typeof limit !== 'number' || !(limit > 0) || !Number.isFinite(limit)) return err;
+  Error.stackTraceLimit = limit + INTERNAL_DEPTH;
+  try {
+    Error.captureStackTrace(err, hideInternalFrames);
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+  const lines = (err.stack ?? '').split('\n');
+  const first = lines.findIndex((line) => /^\s+at /.test(line));
+  if (first < 0) return err;
+  let caller = first;
+  while (caller < lines.length && INTERNAL_FILES.has(frameFile(lines[caller]) ?? '')) caller++;
+  err.stack = [...lines.slice(0, first), ...lines.slice(caller, caller + limit)].join('\n');
+  return err;
+}
+
+/** An error of untorn's with a code to tell it apart; the message is one line, fit for the CLI. */
+export class UntornError<C extends string = string> extends Error {
+  readonly code: C;
+  constructor(code: C, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+}
+
+/** An error a bench run ends with. */
+export class BenchError extends UntornError {
+  override name = 'BenchError';
+}
+
+export type ProbeErrorCode = 'ERR_PROBE_FILE_TYPE' | 'ERR_PROBE_TRY_DEVICE' | 'ERR_PROBE_TRY_FAILED';
+
+/** A refusal of `probe` itself (not of the kernel). */
+export class ProbeError extends UntornError<ProbeErrorCode> {
+  override name = 'ProbeError';
+}
 
 export type AtomicWriteErrorCode =
   | 'ERR_ATOMIC_UNSUPPORTED'
@@ -23,8 +89,8 @@ export interface AtomicWriteErrorDetails {
 }
 
 /** A write refused by untorn before any system call: nothing was written. */
-export class AtomicWriteError extends Error {
-  readonly code: AtomicWriteErrorCode;
+export class AtomicWriteError extends UntornError<AtomicWriteErrorCode> {
+  override name = 'AtomicWriteError';
   readonly path: string;
   readonly length: number;
   readonly position: number;
@@ -35,9 +101,7 @@ export class AtomicWriteError extends Error {
   readonly address?: number;
 
   constructor(code: AtomicWriteErrorCode, message: string, details: AtomicWriteErrorDetails) {
-    super(message);
-    this.name = 'AtomicWriteError';
-    this.code = code;
+    super(code, message);
     this.path = details.path;
     this.length = details.length;
     this.position = details.position;
@@ -46,6 +110,7 @@ export class AtomicWriteError extends Error {
     this.dioMemAlign = details.dioMemAlign;
     this.dioOffsetAlign = details.dioOffsetAlign;
     if (details.address !== undefined) this.address = details.address;
+    hideInternalFrames(this);
   }
 }
 
@@ -57,11 +122,15 @@ export interface SystemError extends Error {
   path?: string;
 }
 
+const EOPNOTSUPP = constants.errno.EOPNOTSUPP;
+
 function systemError(errno: number, detail: string): SystemError {
-  const [name, description] = getSystemErrorMap().get(errno) ?? ['UNKNOWN', 'unknown error'];
-  // libuv names errno 95 ENOTSUP; Linux (and API.md) call it EOPNOTSUPP.
-  const code = name === 'ENOTSUP' ? 'EOPNOTSUPP' : name;
-  return Object.assign(new Error(`${code}: ${description}, ${detail}`), { errno, code });
+  // libuv calls errno 95 ENOTSUP, "operation not supported on socket"; Linux
+  // calls it EOPNOTSUPP, and strerror(95) says "Operation not supported".
+  const [code, description] = errno === -EOPNOTSUPP
+    ? ['EOPNOTSUPP', 'Operation not supported']
+    : getSystemErrorMap().get(errno) ?? ['UNKNOWN', 'unknown error'];
+  return hideInternalFrames(Object.assign(new Error(`${code}: ${description}, ${detail}`), { errno, code }));
 }
 
 /** The error for a failed system call, as Node's fs makes it: `ENOENT: no such file or directory, open '/x'`. */
@@ -92,7 +161,7 @@ function received(value: unknown): string {
 type CodedError<E extends Error> = E & { code: string };
 
 function coded<E extends Error>(err: E, code: string): CodedError<E> {
-  return Object.assign(err, { code });
+  return hideInternalFrames(Object.assign(err, { code }));
 }
 
 export function invalidArgType(name: string, expected: string, value: unknown): CodedError<TypeError> {

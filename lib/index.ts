@@ -1,5 +1,5 @@
 // untorn: atomic (untorn) page writes on Linux through statx(STATX_WRITE_ATOMIC)
-// and pwritev2(RWF_ATOMIC). See API.md for the contract.
+// and pwritev2(RWF_ATOMIC). See docs/api.md for the contract.
 export { statAtomic, statAtomicSync, blockDeviceLimits, type BlockDeviceLimits } from './capabilities';
 export type { AtomicWriteInfo } from './info';
 export { allocAligned } from './buffers';
@@ -9,7 +9,7 @@ export { AtomicWriteError, type AtomicWriteErrorCode, type SystemError, type Bat
 export { bench, type BenchOptions, type BenchProgress } from './bench/engine';
 export { BenchError } from './bench/errors';
 export type {
-  BenchReport, BenchConfig, BenchStack, StrategyResult, Strategy, Percentiles, VsUnprotected,
+  BenchReport, BenchConfig, BenchStack, BenchEngine, StrategyResult, Strategy, Percentiles, VsUnprotected,
 } from './bench/types';
 export type { AtomicPath } from './stack';
 export {

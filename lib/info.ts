@@ -1,4 +1,4 @@
-/** What statx says a file can write atomically (API.md, "Capabilities"). */
+/** What statx says a file can write atomically (docs/api.md, "Capabilities"). */
 export interface AtomicWriteInfo {
   /** STATX_ATTR_WRITE_ATOMIC is set and the kernel gave a non-zero unit_min. */
   supported: boolean;
@@ -12,4 +12,14 @@ export interface AtomicWriteInfo {
   /** 0 = the filesystem did not say. */
   dioOffsetAlign: number;
   blockSize: number;
+}
+
+/** A block device's atomic-write limits from sysfs, in bytes (0 = unsupported). */
+export interface BlockDeviceLimits {
+  /** The kernel's name for the whole disk, e.g. "nvme0n1" (never the partition). */
+  device: string;
+  unitMinBytes: number;
+  unitMaxBytes: number;
+  maxBytes: number;
+  boundaryBytes: number;
 }

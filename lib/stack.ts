@@ -3,7 +3,7 @@
 // a given size takes there (device hardware, XFS's software copy-on-write, or none).
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
-import type { BlockDeviceLimits } from './capabilities';
+import type { BlockDeviceLimits } from './info';
 import type { AtomicWriteInfo } from './info';
 
 export type AtomicPath = 'hardware' | 'software' | 'none';
@@ -44,7 +44,8 @@ function unescapeMountField(s: string): string {
   return s.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(parseInt(oct, 8)));
 }
 
-interface MountLine {
+/** One line of /proc/self/mountinfo, as proc(5) describes it (fields untorn uses). */
+export interface MountLine {
   devMajor: number;
   devMinor: number;
   mountPoint: string;

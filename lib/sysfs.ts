@@ -4,7 +4,7 @@
 // feature) reads as absent, never as an error.
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import type { BlockDeviceLimits } from './capabilities';
+import type { BlockDeviceLimits } from './info';
 
 function unlessMissing<T>(fallback: T) {
   return (err: NodeJS.ErrnoException): T => {

@@ -13,15 +13,50 @@ export function isPowerOfTwo(n: number): boolean {
   return Number.isSafeInteger(n) && n > 0 && 2 ** Math.round(Math.log2(n)) === n;
 }
 
+/** Whether `n` is an integer within [min, max]. */
+export function isIntegerIn(n: number, min: number, max: number): boolean {
+  return Number.isInteger(n) && n >= min && n <= max;
+}
+
+/** Whether `value` is one of `choices`. */
+export function isOneOf<T>(value: unknown, choices: readonly T[]): value is T {
+  return (choices as readonly unknown[]).includes(value);
+}
+
+/** A number that is an integer within [min, max]. */
+export function validateInteger(name: string, value: unknown, min: number, max: number): asserts value is number {
+  if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value);
+  if (!isIntegerIn(value, min, max)) throw outOfRange(name, `an integer >= ${min} && <= ${max}`, value);
+}
+
+/** A number that is a power of two within [min, max]. */
+export function validatePowerOfTwo(name: string, value: unknown, min: number, max: number): asserts value is number {
+  if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value);
+  if (!isPowerOfTwo(value) || value < min || value > max) throw outOfRange(name, `a power of two >= ${min} && <= ${max}`, value);
+}
+
+/** One of a fixed set of values (words, mostly). */
+export function validateOneOf<T>(name: string, value: unknown, choices: readonly T[]): asserts value is T {
+  if (!isOneOf(value, choices)) throw invalidArgValue(name, value, `must be one of ${choices.join(', ')}`);
+}
+
+/** The page size `untorn bench` and `untorn probe` assume: a database page of 16 KiB (InnoDB's). */
+export const DEFAULT_PAGE_SIZE = 16384;
+
+/** The page sizes `untorn bench` and `untorn probe` take: powers of two from 512 bytes to 64 MiB. */
+export const PAGE_SIZE_RANGE = [512, 64 * 1024 * 1024] as const;
+
+/** A page size option: a power of two within PAGE_SIZE_RANGE. */
+export function validatePageSize(value: unknown, name = 'pageSize'): asserts value is number {
+  validatePowerOfTwo(name, value, ...PAGE_SIZE_RANGE);
+}
+
 export function validateView(value: unknown, name = 'buffer'): asserts value is ArrayBufferView {
   if (!ArrayBuffer.isView(value)) throw invalidArgType(name, 'an instance of Buffer, TypedArray, or DataView', value);
 }
 
 export function validatePosition(value: unknown, name = 'position'): asserts value is number {
-  if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value);
-  if (!Number.isInteger(value) || value < 0 || value > MAX_POSITION) {
-    throw outOfRange(name, `an integer >= 0 && <= ${MAX_POSITION}`, value);
-  }
+  validateInteger(name, value, 0, MAX_POSITION);
 }
 
 function validateOptionsObject(options: unknown): void {
@@ -94,7 +129,7 @@ export function validatePath(value: unknown, name = 'path'): asserts value is st
 /** A path, or an open file descriptor. */
 export function validateTarget(value: unknown): asserts value is string | number {
   if (typeof value === 'number') {
-    if (!Number.isInteger(value) || value < 0 || value > MAX_FD) throw outOfRange('fd', `an integer >= 0 && <= ${MAX_FD}`, value);
+    validateInteger('fd', value, 0, MAX_FD);
     return;
   }
   if (typeof value !== 'string') throw invalidArgType('target', 'of type string (a path) or number (a file descriptor)', value);
@@ -128,7 +163,7 @@ export function parseOpenFlags(flags: unknown): number {
     return value;
   }
   if (typeof flags !== 'number') throw invalidArgType('flags', 'of type string or number', flags);
-  if (!Number.isInteger(flags) || flags < 0 || flags > MAX_FD) throw outOfRange('flags', `an integer >= 0 && <= ${MAX_FD}`, flags);
+  validateInteger('flags', flags, 0, MAX_FD);
   if (flags & O_APPEND) throw invalidArgValue('flags', flags, `includes O_APPEND, which ${APPEND_REFUSAL.slice(3)}`);
   return flags;
 }
@@ -141,17 +176,14 @@ export function parseMode(mode: unknown): number {
     mode = parseInt(mode, 8);
   }
   if (typeof mode !== 'number') throw invalidArgType('mode', 'of type number', mode);
-  if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) throw outOfRange('mode', 'an integer >= 0 && <= 4095 (0o7777)', mode);
+  if (!isIntegerIn(mode, 0, 0o7777)) throw outOfRange('mode', 'an integer >= 0 && <= 4095 (0o7777)', mode);
   return mode;
 }
 
 export function validateAllocation(size: unknown, alignment: unknown, maxLength: number): void {
   if (typeof size !== 'number') throw invalidArgType('size', 'of type number', size);
   if (!Number.isSafeInteger(size) || size < 1) throw outOfRange('size', 'a positive safe integer', size);
-  if (typeof alignment !== 'number') throw invalidArgType('alignment', 'of type number', alignment);
-  if (!isPowerOfTwo(alignment) || alignment > MAX_ALIGNMENT) {
-    throw outOfRange('alignment', `a power of two >= 1 && <= ${MAX_ALIGNMENT}`, alignment);
-  }
+  validatePowerOfTwo('alignment', alignment, 1, MAX_ALIGNMENT);
   if (size > maxLength - alignment + 1) throw outOfRange('size', `<= ${maxLength - alignment + 1} with alignment ${alignment}`, size);
 }
 

@@ -3,6 +3,7 @@
 // Every call returns (or resolves to) the core's result: >= 0, or -errno.
 #include <napi.h>
 
+#include <atomic>
 #include <string>
 #include <utility>
 #include <vector>
@@ -115,6 +116,12 @@ struct FdOp {
   Napi::Value Result(Napi::Env env) const { return Napi::Number::New(env, rc); }
 };
 
+// How many pool threads run an untorn syscall right now, and the most since
+// the last poolPeak(): the depth the pool really reached (one pool serves
+// every thread of the process).
+std::atomic<unsigned> pool_active{0};
+std::atomic<unsigned> pool_peak{0};
+
 // Runs an operation on the libuv pool and settles a promise with its result.
 // The reference to `keep` (the buffer being written or read) holds it alive
 // until the syscall has finished, whatever the caller drops meanwhile.
@@ -126,7 +133,13 @@ class OpWorker : public Napi::AsyncWorker {
     if (keep.IsObject()) keep_ = Napi::Persistent(keep.As<Napi::Object>());
   }
   Napi::Promise Promise() const { return deferred_.Promise(); }
-  void Execute() override { op_.Run(); }
+  void Execute() override {
+    unsigned now = ++pool_active;
+    for (unsigned peak = pool_peak; now > peak && !pool_peak.compare_exchange_weak(peak, now);) {
+    }
+    op_.Run();
+    --pool_active;
+  }
   void OnOK() override { deferred_.Resolve(op_.Result(Env())); }
 
  private:
@@ -245,6 +258,10 @@ Napi::Value RingFlags(const Napi::CallbackInfo& info) {
   return engine == nullptr ? info.Env().Undefined() : Napi::Number::New(info.Env(), untorn::RingSetupFlags(engine));
 }
 
+Napi::Value PoolPeak(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), pool_peak.exchange(pool_active));
+}
+
 Napi::Value RingPeak(const Napi::CallbackInfo& info) {
   untorn::RingEngine* engine = Engine(info.Env());
   return engine == nullptr ? info.Env().Undefined() : Napi::Number::New(info.Env(), untorn::RingTakePeak(engine));
@@ -329,6 +346,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("ringOpen", Napi::Function::New<RingOpen>(env, "ringOpen"));
   exports.Set("ringFlags", Napi::Function::New<RingFlags>(env, "ringFlags"));
   exports.Set("ringPeak", Napi::Function::New<RingPeak>(env, "ringPeak"));
+  exports.Set("poolPeak", Napi::Function::New<PoolPeak>(env, "poolPeak"));
   exports.Set("ringWrite", Napi::Function::New<RingIo<untorn::RingOp::kWrite>>(env, "ringWrite"));
   exports.Set("ringRead", Napi::Function::New<RingIo<untorn::RingOp::kRead>>(env, "ringRead"));
   exports.Set("ringFsync", Napi::Function::New<RingFsync>(env, "ringFsync"));

@@ -1,7 +1,7 @@
 // AtomicFile end to end on the real XFS (4K and 16K blocks), ext4 and tmpfs
 // fixtures: open flags as fs has them (plus O_DIRECT), atomic and plain
 // writes read back both through the handle (O_DIRECT) and through plain
-// buffered fs reads, every refusal of API.md's error table (the file is left
+// buffered fs reads, every refusal of docs/api.md's error table (the file is left
 // exactly as it was), kernel errors, closing, and concurrency.
 import { createHash, randomBytes, randomFillSync } from 'node:crypto'
 import fs from 'node:fs'
@@ -421,7 +421,7 @@ describeFs('any ArrayBufferView, exactly its byteOffset and byteLength', () => {
   })
 })
 
-describeFs("refusals of API.md's error table, through a real AtomicFile", () => {
+describeFs("refusals of docs/api.md's error table, through a real AtomicFile", () => {
   type Info = ReturnType<typeof statAtomicSync>
   interface Refusal {
     what: string
@@ -523,7 +523,7 @@ describeFs("refusals of API.md's error table, through a real AtomicFile", () => 
     expect(snapshot(file)).toEqual(before)
   })
 
-  it('names the rule and the limits in an ERR_ATOMIC_LENGTH message, as API.md shows', async () => {
+  it('names the rule and the limits in an ERR_ATOMIC_LENGTH message, as docs/api.md shows', async () => {
     const file = newFile(fixture('xfs4k'), randomBytes(64 * KiB))
     await withOpen(file, 'r+', (f) => {
       const err = thrown(() => f.writeAtomicSync(allocAligned(12288), 0))

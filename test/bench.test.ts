@@ -165,6 +165,22 @@ describeFs('bench settings', () => {
     expect(listing(dir)).toEqual([])
   })
 
+  it('runs on the engine in use and reports the depth it really reached', async () => {
+    const dir = freshDir(fixture('xfs4k'))
+    const report = await bench({ ...SHORT, dir, depth: 4 })
+    const pool = process.env.UNTORN_IO_ENGINE === 'threadpool'
+    expect(report.engine.name).toBe(pool ? 'threadpool' : 'io_uring')
+    expect(report.engine.threads).toBe(pool ? 4 : null)
+    // Engine batches of 4: the ring counts exactly 4 in flight; 4 pool threads can run them all at once.
+    for (const r of report.results) {
+      if (pool) expect(r.depthReached).toBeGreaterThanOrEqual(2)
+      else expect(r.depthReached).toBe(4)
+      expect(r.depthReached).toBeLessThanOrEqual(4)
+    }
+    const sync = await bench({ ...SHORT, dir, strategies: ['unprotected'] })
+    expect(sync.results[0].depthReached).toBe(1)
+  })
+
   it('writes sequential pages and runs for a duration', async () => {
     const dir = freshDir(fixture('xfs4k'))
     const report = await bench({ dir, pages: 256, batch: 16, pattern: 'sequential', duration: 0.6, rounds: 3, strategies: ['unprotected', 'atomic'] })
@@ -277,7 +293,7 @@ describeFs('untorn bench (CLI)', () => {
     const result = await cli(['bench', dir, ...args, '--json', '--svg', svg])
     expect(result.code, result.stderr).toBe(0)
     const report = JSON.parse(result.stdout) as BenchReport
-    expect(Object.keys(report).sort()).toEqual(['config', 'notes', 'results', 'stack', 'verdict'])
+    expect(Object.keys(report).sort()).toEqual(['config', 'engine', 'notes', 'results', 'stack', 'verdict'])
     expect(report.results.map((r) => r.strategy)).toEqual(['atomic', 'doublewrite', 'unprotected'])
     for (const r of report.results) {
       for (const key of ['strategy', 'pagesPerSec', 'mibPerSec', 'latencyUs', 'deviceBytesPerPage', 'flushesPerPage']) {
@@ -288,6 +304,22 @@ describeFs('untorn bench (CLI)', () => {
     expect(chart).toMatch(/^(<\?xml[^>]*>\s*)?<svg /)
     for (const s of ['atomic', 'doublewrite', 'unprotected']) expect(chart).toContain(s)
     expect(listing(dir)).toEqual([])
+  })
+
+  it('sizes the thread pool for --depth before any async call, --svg or not', async () => {
+    // The bug this guards against: --svg's stat started libuv's pool with 4
+    // threads before UV_THREADPOOL_SIZE was set, so --depth 8 ran 4 at a time.
+    const dir = freshDir(fixture('xfs4k'))
+    const svg = path.join(freshDir(fixture('tmpfs')), 'chart.svg')
+    const env = { UNTORN_IO_ENGINE: 'threadpool', UV_THREADPOOL_SIZE: undefined }
+    const result = await cli(['bench', dir, '--pages', '256', '--batch', '64', '--writes', '640', '--rounds', '2',
+      '--depth', '8', '--strategies', 'unprotected', '--json', '--svg', svg], { env })
+    expect(result.code, result.stderr).toBe(0)
+    const report = JSON.parse(result.stdout) as BenchReport
+    expect(report.engine).toMatchObject({ name: 'threadpool', threads: 8 })
+    // Counted on the pool threads themselves: more than 4 at once needs more than 4 threads.
+    expect(report.results[0].depthReached).toBeGreaterThan(4)
+    expect(report.notes.join(' ')).not.toMatch(/only \d+ writes run at once/)
   })
 
   it('prints a readable report ending in the verdict', async () => {

@@ -1,5 +1,5 @@
 // statAtomic / statAtomicSync / blockDeviceLimits against the real XFS, ext4
-// and tmpfs fixtures: what the kernel reports, in the shape API.md fixes, and
+// and tmpfs fixtures: what the kernel reports, in the shape docs/api.md fixes, and
 // errors shaped like Node's fs errors. Values are checked against what we
 // know independently (mkfs block sizes, the loop device's own sysfs files).
 import fs from 'node:fs'

@@ -1,25 +1,12 @@
 // Proves the real-filesystem fixtures are what they claim to be.
 import fs from 'node:fs'
 import { describe, expect, it } from 'vitest'
+import { parseMountInfo, type MountLine } from '../lib/stack'
 import { describeFs, filesystems, fixture, tempPath, type FixtureName, type FsType } from './helpers/filesystems'
 
-interface MountEntry {
-  mountPoint: string
-  fstype: string
-  source: string
-}
-
-/** The topmost mount at exactly dir, from /proc/self/mountinfo. */
-function mountAt(dir: string): MountEntry | undefined {
-  const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)))
-  let found: MountEntry | undefined
-  for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-    const fields = line.split(' ')
-    const sep = fields.indexOf('-', 6)
-    if (sep < 0 || unescape(fields[4]) !== dir) continue
-    found = { mountPoint: dir, fstype: fields[sep + 1], source: unescape(fields[sep + 2]) }
-  }
-  return found
+/** The topmost mount at exactly dir, from /proc/self/mountinfo as lib/stack.ts parses it. */
+function mountAt(dir: string): MountLine | undefined {
+  return parseMountInfo(fs.readFileSync('/proc/self/mountinfo', 'utf8')).filter((m) => m.mountPoint === dir).pop()
 }
 
 // tmpfs reports the page size as its block size; not checked.
@@ -43,7 +30,7 @@ describeFs('real-filesystem fixtures', () => {
         expect(fx.type).toBe(want.type)
         const mount = mountAt(fx.dir)
         expect(mount, `${fx.dir} is not a mount point`).toBeDefined()
-        expect(mount!.fstype).toBe(want.type)
+        expect(mount!.type).toBe(want.type)
         expect(fx.dir).toMatch(/\/untorn-fs-[^/]+\//)
       })
 

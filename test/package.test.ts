@@ -94,8 +94,8 @@ describe('npm pack', () => {
     `], app);
     const { keys, len, blockSize } = JSON.parse(out);
     expect(keys).toEqual([
-      'AtomicFile', 'AtomicWriteError', 'BenchError', 'ProbeError', 'allocAligned', 'bench', 'blockDeviceLimits', 'ioEngine',
-      'open', 'openSync', 'probe', 'statAtomic', 'statAtomicSync',
+      'AtomicFile', 'AtomicWriteError', 'BenchError', 'ProbeError', 'allocAligned', 'bench', 'blockDeviceLimits', 'ioEngine', 'open',
+      'openSync', 'probe', 'statAtomic', 'statAtomicSync',
     ]);
     expect(len).toBe(16384);
     expect(blockSize).toBeGreaterThan(0);

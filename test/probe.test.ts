@@ -1,7 +1,7 @@
 // `untorn probe` on the real XFS 4K, XFS 16K, ext4 and tmpfs fixtures: the
 // report's stack (mount, statx, loop device and its backing file, atomic
 // path) checked against what the tests read independently; --try results
-// against statx and KERNEL.md's errnos, with nothing left behind (also on
+// against statx and the errnos of docs/kernel.md, with nothing left behind (also on
 // abort); and the CLI's JSON, human form, exit codes and one-line errors.
 import { execFile, execFileSync } from 'node:child_process'
 import fs from 'node:fs'
@@ -12,9 +12,10 @@ import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { blockDeviceLimits, statAtomic, type AtomicWriteInfo } from '../dist/index.js'
 import { formatProbeReport } from '../dist/probe/format.js'
-import {
-  assessStack, devicesUnder, probe, ProbeError, type ProbeReport, type StackFacts, type TrialRecord,
-} from '../dist/probe/probe.js'
+import { devicesUnder } from '../dist/probe/devices.js'
+import { probe, ProbeError, type ProbeReport, type TrialRecord } from '../dist/probe/probe.js'
+import { planTrials } from '../dist/probe/trial.js'
+import { assessStack, pagesLabel, type StackFacts } from '../dist/probe/verdict.js'
 import { describeFs, fixture, tempPath, type Fixture, type FixtureName } from './helpers/filesystems'
 
 const CLI = path.resolve(__dirname, '../dist/cli/main.js')
@@ -87,7 +88,7 @@ async function rejection(promise: Promise<unknown>): Promise<Error & { code?: st
   throw new Error('expected a rejection, got a value')
 }
 
-/** Whether statx's limits allow this write: KERNEL.md's checks, done by the test itself. */
+/** Whether statx's limits allow this write: the kernel's checks (docs/kernel.md), done by the test itself. */
 function statxAllows(info: AtomicWriteInfo, t: TrialRecord): boolean {
   const powerOfTwo = 2 ** Math.round(Math.log2(t.length)) === t.length
   return info.supported && !t.buffered && powerOfTwo && t.length >= info.unitMin && t.length <= info.unitMax &&
@@ -159,6 +160,8 @@ describeFs('probe: the stack under a directory', () => {
       expect(listing(dir)).toEqual([])
       expect(report.statx).toEqual(await newFileInfo(dir))
       expect(report.kernel).toBe(os.release())
+      expect(report.engine.name).toBe(process.env.UNTORN_IO_ENGINE === 'threadpool' ? 'threadpool' : 'io_uring')
+      expect(report.engine.reason).not.toBe('')
     })
 
     it("names the fixture's filesystem and mount", () => {
@@ -207,8 +210,11 @@ describeFs('probe: the stack under a directory', () => {
         const sizes = `${unitMin / KiB} KiB..${unitMax >= MiB ? `${unitMax / MiB} MiB` : `${unitMax / KiB} KiB`}`
         expect(report.verdict).toBe(
           `16 KB pages: atomic via XFS software copy-on-write (${sizes}); no hardware atomic writes on ${path.basename(fx.device!)}`)
-        expect(advice).toContain(`untorn bench ${dir}`)
+        expect(advice).toContain(`untorn bench ${dir}\``)
         expect(advice).toMatch(/double-write/)
+        // Where the comparison comes from, not a figure that would go stale.
+        expect(advice).toContain('`untorn bench` measured it slower than double-write (README, "Measured here")')
+        expect(advice).not.toMatch(/half as many|\d+(\.\d+)?x\b|\d+ ?%/)
       } else if (fx.type === 'ext4') {
         expect(report.verdict).toContain('ext4 needs a device with atomic write support')
         expect(advice).toContain('bigalloc')
@@ -251,7 +257,7 @@ describeFs('probe: a block device', () => {
       expect(report.statx).toEqual(await statAtomic(fx.device!))
       expect(report.blockDevice).toEqual(await blockDeviceLimits(fx.device!))
       expect(report.devices.map((d) => [d.name, d.backingFile])).toEqual([[path.basename(fx.device!), fx.image]])
-      // Loop devices have no atomic writes of their own (KERNEL.md).
+      // Loop devices have no atomic writes of their own (docs/kernel.md).
       expect(report.atomicPath).toBe('none')
       expect(report.verdict).toBe(`16 KB pages: no atomic writes: ${path.basename(fx.device!)} has no hardware atomic write support`)
       expect(report.advice.join('\n')).toContain(`mounted at ${fx.dir} (${fx.type})`)
@@ -290,7 +296,7 @@ describeFs('probe --try', () => {
       for (const t of powers) expect(t).toEqual({ what: 'power of two', length: t.length, position: t.length, buffered: false, ok: true, expected: true })
     })
 
-    it('has the kernel refuse the classic invalid writes with the errnos KERNEL.md gives', () => {
+    it('has the kernel refuse the classic invalid writes with the errnos docs/kernel.md gives', () => {
       const { unitMin, unitMax } = report.statx
       const refused = trial.filter((t) => !t.ok).map(({ length, position, buffered, code }) => ({ length, position, buffered, code }))
       expect(refused).toEqual([
@@ -360,7 +366,7 @@ describeFs('probe --try', () => {
 })
 
 // Stacks this machine does not have (NVMe, older kernels, btrfs): the verdict
-// and advice from facts written out by hand, sizes as KERNEL.md describes them.
+// and advice from facts written out by hand, sizes as docs/kernel.md describes them.
 describe('verdict and advice for stacks beyond the fixtures', () => {
   const unsupported: AtomicWriteInfo = {
     supported: false, unitMin: 0, unitMax: 0, unitMaxOpt: 0, segmentsMax: 0, dioMemAlign: 512, dioOffsetAlign: 512, blockSize: 4096,
@@ -376,7 +382,7 @@ describe('verdict and advice for stacks beyond the fixtures', () => {
   function facts(over: Partial<StackFacts>): StackFacts {
     return {
       target: '/data', kind: 'directory', kernel: '6.18.0-1-amd64', filesystem: on('xfs'), info: unsupported,
-      blockDevice: nvme, devices: [], paths: noPaths, createError: null, mounts: [], ...over,
+      blockDevice: nvme, devices: [], paths: noPaths, createError: null, mounts: [], pageSize: 16 * KiB, ...over,
     }
   }
 
@@ -450,6 +456,33 @@ describe('verdict and advice for stacks beyond the fixtures', () => {
     const { verdict, advice } = assessStack(facts({ createError: 'EACCES' }))
     expect(verdict).toBe('16 KB pages: unknown: xfs reports atomic limits for regular files only, and none could be created in /data (EACCES)')
     expect(advice[0]).toBe("Could not create a file in /data (EACCES): the limits shown are the directory's own statx, not a file's.")
+  })
+
+  it('names the page size in words', () => {
+    expect(pagesLabel(16 * KiB)).toBe('16 KB pages')
+    expect(pagesLabel(4 * KiB)).toBe('4 KB pages')
+    expect(pagesLabel(2 * MiB)).toBe('2 MB pages')
+    expect(pagesLabel(512)).toBe('512-byte pages')
+  })
+
+  it('judges the page size it is given, in the verdict and the advice', () => {
+    const nvmeXfs = { info: atomic(4096, MiB, 64 * KiB), paths: { unitMin: 4096, hardwareMin: 4096, hardwareMax: 64 * KiB, softwareMax: MiB } }
+    expect(assessStack(facts({ ...nvmeXfs, pageSize: 4 * KiB })).verdict).toMatch(/^4 KB pages: atomic in hardware on nvme0n1/)
+    expect(assessStack(facts({ ...nvmeXfs, pageSize: 256 * KiB })).verdict)
+      .toBe('256 KB pages: atomic via XFS software copy-on-write (4 KiB..1 MiB); hardware on nvme0n1 covers only 4 KiB..64 KiB')
+    expect(assessStack(facts({ ...nvmeXfs, pageSize: 2 * MiB })).verdict).toMatch(/^2 MB pages: not atomic: this XFS writes 4 KiB\.\.1 MiB/)
+
+    const bigBlocks = { info: atomic(64 * KiB, MiB), paths: { unitMin: 64 * KiB, hardwareMin: 0, hardwareMax: 0, softwareMax: MiB }, blockDevice: loop }
+    const { verdict, advice } = assessStack(facts({ ...bigBlocks, pageSize: 8 * KiB }))
+    expect(verdict).toBe('8 KB pages: not atomic: this XFS writes 64 KiB..1 MiB atomically (software copy-on-write; no hardware atomic writes on loop0)')
+    expect(advice.join(' ')).toContain('for 8 KB pages use an XFS made with 8 KiB blocks or smaller (mkfs.xfs -b size=8192)')
+    expect(advice.join(' ')).toContain('`untorn bench /data --page-size 8192`')
+
+    const ext4 = assessStack(facts({ filesystem: on('ext4'), blockDevice: loop, pageSize: 32 * KiB }))
+    expect(ext4.verdict).toBe('32 KB pages: no atomic writes: ext4 needs a device with atomic write support, and loop0 has none')
+    expect(ext4.advice.join(' ')).toContain('bigalloc (mkfs.ext4 -O bigalloc -C 32768)')
+    // A page of one block needs no bigalloc.
+    expect(assessStack(facts({ filesystem: on('ext4'), blockDevice: loop, pageSize: 4 * KiB })).advice.join(' ')).not.toContain('bigalloc')
   })
 })
 
@@ -557,6 +590,30 @@ describe('probe errors (library)', () => {
     const err = await rejection(probe('/dev/null'))
     expect(err.message).toBe('/dev/null is a character device; probe a regular file, a directory or a block device')
   })
+
+  it('refuses a page size that is not a power of two from 512 bytes to 64 MiB, before looking at the path', async () => {
+    for (const pageSize of [0, 256, 3000, 16385, 128 * MiB, 1.5, NaN]) {
+      const err = await rejection(probe(path.join(dir, 'missing'), { pageSize }))
+      expect(err, String(pageSize)).toBeInstanceOf(RangeError)
+      expect(err.code).toBe('ERR_OUT_OF_RANGE')
+      expect(err.message).toContain('"pageSize"')
+    }
+    for (const pageSize of ['16384', null]) {
+      const err = await rejection(probe(dir, { pageSize: pageSize as unknown as number }))
+      expect(err).toMatchObject({ code: 'ERR_INVALID_ARG_TYPE' })
+    }
+  })
+
+  it('tries 4 KiB and its page size where statx says unsupported', () => {
+    const unsupported = {
+      supported: false, unitMin: 0, unitMax: 0, unitMaxOpt: 0, segmentsMax: 0, dioMemAlign: 512, dioOffsetAlign: 512, blockSize: 4096,
+    }
+    const sizes = (pageSize?: number) => planTrials(unsupported, pageSize).map((p) => [p.length, p.buffered])
+    expect(sizes()).toEqual([[4096, false], [16384, false], [4096, true]])
+    expect(sizes(64 * KiB)).toEqual([[4096, false], [65536, false], [4096, true]])
+    expect(sizes(4096)).toEqual([[4096, false], [4096, true]])
+    expect(sizes(1024)).toEqual([[1024, false], [4096, false], [4096, true]])
+  })
 })
 
 describeFs('untorn probe (CLI)', () => {
@@ -583,11 +640,26 @@ describeFs('untorn probe (CLI)', () => {
     const { verdict } = await probe(dir)
     // Long lines wrap under the value column: compare with whitespace collapsed.
     expect(result.stdout.replace(/\s+/g, ' ')).toContain(verdict)
-    for (const label of ['target', 'kernel', 'filesystem', 'statx', 'DIO alignment', 'devices', 'atomic path', 'verdict', 'advice', 'trial']) {
+    for (const label of ['target', 'kernel', 'I/O engine', 'filesystem', 'statx', 'DIO alignment', 'devices', 'atomic path', 'verdict', 'advice', 'trial']) {
       expect(result.stdout).toMatch(new RegExp(`^${label} +\\S`, 'm'))
     }
     if (fixture(name).image) expect(result.stdout).toContain(fixture(name).image!)
     expect(listing(dir)).toEqual([])
+  })
+
+  it('--page-size: the verdict, advice and trial are about that page size, as the library gives them', async () => {
+    const dir = freshDir(fixture('xfs16k'))
+    const report = parseJson(await cli([dir, '--page-size', '4k', '--json']))
+    expect(report).toEqual(await probe(dir, { pageSize: 4096 }))
+    expect(report.verdict).toMatch(/^4 KB pages: not atomic: this XFS writes 16 KiB\.\./)
+    expect(report.advice.join(' ')).toContain('for 4 KB pages use an XFS made with 4 KiB blocks or smaller (mkfs.xfs -b size=4096)')
+    const ext4 = freshDir(fixture('ext4'))
+    const { trial, verdict } = await probe(ext4, { try: true, pageSize: 64 * KiB })
+    expect(verdict).toMatch(/^64 KB pages: no atomic writes: /)
+    expect(trial!.map((t) => [t.length, t.buffered, t.code])).toEqual([
+      [4096, false, 'EOPNOTSUPP'], [65536, false, 'EOPNOTSUPP'], [4096, true, 'EOPNOTSUPP'],
+    ])
+    expect(listing(ext4)).toEqual([])
   })
 
   it('probes a block device without --try, and refuses it with --try (exit 1)', async () => {
@@ -667,6 +739,16 @@ describe('untorn probe (CLI) bad input', () => {
   it('--help prints the usage on stdout, exit 0', async () => {
     const result = await cli(['--help'])
     expect(result.code).toBe(0)
-    expect(result.stdout.split('\n')[0]).toBe('usage: untorn probe PATH [--json] [--try]')
+    expect(result.stdout.split('\n')[0]).toBe('usage: untorn probe PATH [--page-size SIZE] [--json] [--try]')
+  })
+
+  it.each([
+    ['3000', /--page-size is out of range\. It must be a power of two >= 512 && <= 67108864\. Received 3000/],
+    ['128m', /--page-size is out of range/],
+    ['big', /--page-size must be a positive size in bytes/],
+  ])('--page-size %s: exit 2 and a usage hint', async (size, pattern) => {
+    const result = await cli(['/', '--page-size', size])
+    expectOneLineError(result, 2, pattern)
+    expect(result.stderr.trim().split('\n')[1]).toBe("Run 'untorn probe --help' for usage.")
   })
 })

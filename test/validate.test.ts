@@ -1,5 +1,5 @@
 // The rules untorn enforces before any system call, as pure functions: every
-// row of API.md's error table, with the boundary on both sides.
+// row of the error table in docs/api.md, with the boundary on both sides.
 import { describe, expect, it } from 'vitest';
 import { AtomicWriteError } from '../lib/errors';
 import type { AtomicWriteInfo } from '../lib/info';
@@ -182,7 +182,7 @@ describe('atomic write rules', () => {
     expect(() => checkAtomicWrite(xfs, 2097152, 0, ALIGNED, PATH)).not.toThrow();
   });
 
-  it("words the length rule as API.md's example does", () => {
+  it("words the length rule as the example in docs/api.md does", () => {
     const err = refusal(() => checkAtomicWrite(xfs, 12288, 0, ALIGNED, PATH));
     expect(err.message).toBe('atomic write of 12288 bytes to /data/pages: length must be a power of two between 4096 and 2097152');
     expect(err.name).toBe('AtomicWriteError');

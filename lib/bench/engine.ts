@@ -9,6 +9,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { open, type AtomicFile } from '../atomic-file';
+import { ioEngine, takeInFlightPeak, threadPoolSize } from '../engine';
 import { allocAligned } from '../buffers';
 import { blockDeviceLimits, rawStat } from '../capabilities';
 import { atomicPathFor, atomicPaths, findMount, kernelRelease, type Mount } from '../stack';
@@ -40,6 +41,8 @@ interface Lane {
   nextWrite: number;
   latencies: Samples;
   batchLatencies: Samples;
+  /** The most writes that were in flight at once during measured rounds. */
+  depthReached: number;
   roundRates: number[];
   pagesWritten: number;
   flushes: number;
@@ -162,6 +165,7 @@ function summarize(lane: Lane, config: BenchConfig, counted: boolean): Omit<Stra
   return {
     strategy: lane.strategy,
     pagesWritten: lane.pagesWritten,
+    depthReached: lane.depthReached,
     pagesDigest: lane.digest.digest('hex').slice(0, 16),
     pagesPerSec,
     mibPerSec: (pagesPerSec * config.pageSize) / MiB,
@@ -241,13 +245,18 @@ export async function bench(options: BenchOptions = {}): Promise<BenchReport> {
       lanes.push({
         strategy, files: { data, doublewrite }, sequence: new PageSequence(config.pages, config.pattern, SEED),
         digest: createHash('sha256'), lastWrite: new Uint32Array(config.pages), nextWrite: 1,
-        latencies: new Samples(), batchLatencies: new Samples(), roundRates: [],
+        latencies: new Samples(), batchLatencies: new Samples(), depthReached: 0, roundRates: [],
         pagesWritten: 0, flushes: 0, deviceBytes: 0, deviceFlushes: 0,
       });
     }
     if (!counterDir) notes.push(`no block device under ${dir}: device bytes per page are not measured`);
-    const pool = Number(process.env.UV_THREADPOOL_SIZE) || 4;
-    if (config.depth > pool) notes.push(`only ${pool} writes run at once: libuv's thread pool has ${pool} threads (set UV_THREADPOOL_SIZE)`);
+    const engine = { ...ioEngine(), threads: null as number | null };
+    if (engine.name === 'threadpool') {
+      engine.threads = threadPoolSize();
+      if (config.depth > engine.threads) {
+        notes.push(`only ${engine.threads} writes run at once: libuv's thread pool has ${engine.threads} threads (set UV_THREADPOOL_SIZE)`);
+      }
+    }
 
     const buffer = allocAligned(config.batch * config.pageSize);
     const settings = { pageSize: config.pageSize, depth: config.depth, sync: config.sync };
@@ -299,6 +308,7 @@ export async function bench(options: BenchOptions = {}): Promise<BenchReport> {
         if (writes === 0) continue;
         const seconds = config.duration === null ? null : config.duration / config.rounds;
         const before = counterDir ? await readDeviceCounters(counterDir) : null;
+        if (config.depth > 1) takeInFlightPeak();
         const done = await slot(lane, true, writes, seconds, (fraction) =>
           progress({ phase: 'measure', round: round + 1, strategy: lane.strategy, fraction }));
         if (counterDir && before) {
@@ -306,6 +316,8 @@ export async function bench(options: BenchOptions = {}): Promise<BenchReport> {
           lane.deviceBytes += after.bytesWritten - before.bytesWritten;
           lane.deviceFlushes += after.flushes - before.flushes;
         }
+        const reached = config.depth === 1 ? 1 : takeInFlightPeak();
+        lane.depthReached = Math.max(lane.depthReached, reached);
         lane.pagesWritten += done.written;
         lane.roundRates.push(done.written / done.seconds);
       }
@@ -319,7 +331,7 @@ export async function bench(options: BenchOptions = {}): Promise<BenchReport> {
     const summaries = lanes.map((lane) => summarize(lane, config, counterDir !== null));
     const base = summaries.find((r) => r.strategy === 'unprotected');
     const results: StrategyResult[] = summaries.map((r) => ({ ...r, vsUnprotected: compare(r, base) }));
-    return { stack, config, results, verdict: verdict(stack, results, leftOut), notes };
+    return { stack, engine, config, results, verdict: verdict(stack, results, leftOut), notes };
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOSPC' && !(err instanceof BenchError)) {
       throw new BenchError('ENOSPC', `no space left in ${dir} (the bench needs about ${Math.ceil(bytesNeeded(config) / MiB)} MiB): ${(err as Error).message}`);

@@ -1,9 +1,3 @@
-/** An error a bench run ends with, in one line, with a code to tell them apart. */
-export class BenchError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string) {
-    super(message);
-    this.name = 'BenchError';
-    this.code = code;
-  }
-}
+// BenchError is defined with untorn's other errors in ../errors; this module
+// stays for the imports of ./engine and ../index, which may import from there.
+export { BenchError } from '../errors';

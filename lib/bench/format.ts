@@ -26,6 +26,7 @@ function describeRun(report: BenchReport): string {
 function figures(r: StrategyResult): string[] {
   return [
     r.strategy,
+    String(r.depthReached),
     formatCount(r.pagesPerSec),
     `${formatCount(r.pagesPerSecRange.min)}..${formatCount(r.pagesPerSecRange.max)}`,
     formatCount(r.mibPerSec),
@@ -55,10 +56,11 @@ export function formatBenchReport(report: BenchReport): string {
       ['statx', `atomic ${atomicLimits}; DIO alignment ${statx.dioMemAlign}/${statx.dioOffsetAlign}`],
       ['block device', device],
       ['atomic path', `${stack.atomicPath} for ${formatBytes(report.config.pageSize)} pages`],
+      ['engine', report.config.depth === 1 ? 'synchronous calls (depth 1)' : `${report.engine.name}: ${report.engine.reason}`],
     ]),
     '',
     table([
-      ['strategy', 'pages/s', 'rounds', 'MiB/s', 'p50 µs', 'p99 µs', 'p99.9 µs', 'batch p50 µs', 'batch p99 µs', 'device/page', 'syncs/page', 'dev flushes/page'],
+      ['strategy', 'in flight', 'pages/s', 'rounds', 'MiB/s', 'p50 µs', 'p99 µs', 'p99.9 µs', 'batch p50 µs', 'batch p99 µs', 'device/page', 'syncs/page', 'dev flushes/page'],
       ...results.map(figures),
     ]),
   ];

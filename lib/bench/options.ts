@@ -1,7 +1,7 @@
 // A bench's settings: defaults, and the one place they are checked, before
 // anything is created on disk. Errors are Node's argument errors.
 import { invalidArgType, invalidArgValue, outOfRange } from '../errors';
-import { isPowerOfTwo } from '../validate';
+import { DEFAULT_PAGE_SIZE, PAGE_SIZE_RANGE, validateInteger, validateOneOf, validatePageSize } from '../validate';
 import { STRATEGIES, type BenchConfig, type Pattern, type Strategy, type SyncMode } from './types';
 
 export interface BenchProgress {
@@ -35,7 +35,7 @@ export interface BenchOptions {
 }
 
 export const DEFAULTS = {
-  pageSize: 16384,
+  pageSize: DEFAULT_PAGE_SIZE,
   batch: 64,
   depth: 1,
   sync: 'batch' as SyncMode,
@@ -46,31 +46,32 @@ export const DEFAULTS = {
 };
 
 export const LIMITS = {
-  pageSize: [512, 64 * 1024 * 1024],
+  pageSize: PAGE_SIZE_RANGE,
   batch: [1, 4096],
   depth: [1, 1024],
   rounds: [1, 100],
   duration: [0.01, 24 * 3600],
 } as const;
 
+/** `value`, checked as an integer within `range`, or `fallback` where it is not given. */
 function integer(name: string, value: unknown, fallback: number, [min, max]: readonly [number, number] = [1, 2 ** 32 - 1]): number {
   if (value === undefined) return fallback;
-  if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value);
-  if (!Number.isInteger(value) || value < min || value > max) throw outOfRange(name, `an integer >= ${min} && <= ${max}`, value);
+  validateInteger(name, value, min, max);
   return value;
 }
 
+/** `value`, checked as one of `choices`, or `fallback` where it is not given. */
 function choice<T extends string>(name: string, value: unknown, fallback: T, choices: readonly T[]): T {
   if (value === undefined) return fallback;
-  if (!(choices as readonly unknown[]).includes(value)) throw invalidArgValue(name, value, `must be one of ${choices.join(', ')}`);
-  return value as T;
+  validateOneOf(name, value, choices);
+  return value;
 }
 
 /** The settings a run uses, all checked; `explicitStrategies` says whether the caller chose them. */
 export function resolveBenchConfig(options: BenchOptions): BenchConfig & { explicitStrategies: boolean } {
   if (options === null || typeof options !== 'object') throw invalidArgType('options', 'of type object', options);
-  const pageSize = integer('pageSize', options.pageSize, DEFAULTS.pageSize, LIMITS.pageSize);
-  if (!isPowerOfTwo(pageSize)) throw outOfRange('pageSize', `a power of two >= ${LIMITS.pageSize[0]} && <= ${LIMITS.pageSize[1]}`, pageSize);
+  const pageSize = options.pageSize === undefined ? DEFAULTS.pageSize : options.pageSize;
+  validatePageSize(pageSize);
   const batch = integer('batch', options.batch, DEFAULTS.batch, LIMITS.batch);
   const depth = integer('depth', options.depth, DEFAULTS.depth, LIMITS.depth);
   const pages = integer('pages', options.pages, DEFAULTS.pages, [batch, Math.floor(2 ** 32 / 2) - 1]);

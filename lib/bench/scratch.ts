@@ -7,14 +7,14 @@ import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { BenchError } from './errors';
+import { BenchError } from '../errors';
 
 const run = promisify(execFile);
 const GiB = 1024 ** 3;
 const STEP = 256 * 1024 ** 2;
 
 // Debian keeps mkfs.xfs in /usr/sbin, which a non-login root shell may lack in PATH.
-async function findProgram(name: string): Promise<string | null> {
+export async function findProgram(name: string): Promise<string | null> {
   const dirs = [...(process.env.PATH ?? '').split(':').filter(Boolean), '/usr/sbin', '/sbin'];
   for (const dir of dirs) {
     const candidate = path.join(dir, name);

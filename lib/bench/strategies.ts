@@ -5,7 +5,10 @@
 //   unprotected  each page in place, plain O_DIRECT: the speed limit, and what tears
 // With sync 'batch' one fdatasync per file ends the batch; with 'page' every
 // write carries RWF_DSYNC instead. With depth 1 the writes are synchronous
-// calls (no thread-pool round trip); with more, `depth` async writes are in flight.
+// calls (no engine round trip). With depth N the in-place writes go down as
+// engine batches of N (writeAtomicBatch / writeBatch), one after another, the
+// last one carrying the batch's fdatasync, as a database flushes its pages;
+// a page's latency is then its engine batch's, as the caller sees it.
 import { performance } from 'node:perf_hooks';
 import type { AtomicFile } from '../atomic-file';
 import type { Samples } from './stats';
@@ -24,17 +27,6 @@ export interface BatchSettings {
   sync: SyncMode;
 }
 
-type PageWriter = (view: Buffer, position: number) => Promise<number> | number;
-
-/** Runs `count` writes with up to `depth` in flight. */
-async function inFlight(count: number, depth: number, write: (i: number) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  const lane = async () => {
-    while (next < count) await write(next++);
-  };
-  await Promise.all(Array.from({ length: Math.min(depth, count) }, lane));
-}
-
 /**
  * Writes one batch (pages[i] gets write number firstWrite + i) from `buffer`,
  * records each in-place write's latency in µs, and returns the durability
@@ -51,34 +43,39 @@ export async function writeBatch(strategy: Strategy, files: StrategyFiles, setti
     stampPage(view, page, firstWrite + i);
     return view;
   });
-  let flushes = 0;
-  const durable = async (file: AtomicFile) => {
-    if (dsync) return;
-    if (sync) file.datasyncSync();
-    else await file.datasync();
-    flushes += 1;
-  };
+  // Durability calls: the doublewrite copy's one, then one per page with RWF_DSYNC or one fdatasync.
+  const flushes = (strategy === 'doublewrite' ? 1 : 0) + (dsync ? views.length : 1);
+  const { data } = files;
 
-  if (strategy === 'doublewrite') {
-    const dw = files.doublewrite!;
-    const copy = buffer.subarray(0, pages.length * pageSize);
-    if (sync) dw.writeSync(copy, 0, options);
-    else await dw.write(copy, 0, options);
-    if (dsync) flushes += 1;
-    await durable(dw);
+  if (sync) {
+    if (strategy === 'doublewrite') {
+      files.doublewrite!.writeSync(buffer.subarray(0, pages.length * pageSize), 0, options);
+      if (!dsync) files.doublewrite!.datasyncSync();
+    }
+    const writePage = strategy === 'atomic'
+      ? (v: Buffer, p: number) => data.writeAtomicSync(v, p, options)
+      : (v: Buffer, p: number) => data.writeSync(v, p, options);
+    for (let i = 0; i < views.length; i++) {
+      const start = performance.now();
+      writePage(views[i], pages[i] * pageSize);
+      latencies?.push((performance.now() - start) * 1000);
+    }
+    if (!dsync) data.datasyncSync();
+    return flushes;
   }
 
-  const { data } = files;
-  const writePage: PageWriter = strategy === 'atomic'
-    ? (sync ? (v, p) => data.writeAtomicSync(v, p, options) : (v, p) => data.writeAtomic(v, p, options))
-    : (sync ? (v, p) => data.writeSync(v, p, options) : (v, p) => data.write(v, p, options));
-  const timed = async (i: number) => {
+  if (strategy === 'doublewrite') {
+    await files.doublewrite!.writeBatch([{ buffer: buffer.subarray(0, pages.length * pageSize), position: 0 }],
+      { dsync, datasync: !dsync });
+  }
+  const writeEngineBatch = strategy === 'atomic' ? data.writeAtomicBatch.bind(data) : data.writeBatch.bind(data);
+  for (let first = 0; first < views.length; first += depth) {
+    const last = first + depth >= views.length;
+    const entries = views.slice(first, first + depth).map((buffer, k) => ({ buffer, position: pages[first + k] * pageSize }));
     const start = performance.now();
-    await writePage(views[i], pages[i] * pageSize);
-    latencies?.push((performance.now() - start) * 1000);
-  };
-  await inFlight(views.length, depth, timed);
-  if (dsync) flushes += views.length;
-  await durable(data);
+    await writeEngineBatch(entries, { dsync, datasync: last && !dsync });
+    const micros = (performance.now() - start) * 1000;
+    for (let k = 0; k < entries.length; k++) latencies?.push(micros);
+  }
   return flushes;
 }

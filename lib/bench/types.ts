@@ -1,6 +1,6 @@
 // The shape of a bench run: what it was asked to do and what it found
-// (API.md, "untorn bench --json"; fields beyond API.md's are additions).
-import type { BlockDeviceLimits } from '../capabilities';
+// (docs/api.md, "untorn bench --json"; fields beyond those it names are additions).
+import type { BlockDeviceLimits } from '../info';
 import type { AtomicWriteInfo } from '../info';
 import type { AtomicPath } from '../stack';
 
@@ -69,6 +69,11 @@ export interface StrategyResult {
   /** Measured page writes, all rounds. */
   pagesWritten: number;
   /**
+   * The most writes in flight at once in measured rounds, as counted where
+   * they run: submitted to the ring and not completed, or running on a pool thread.
+   */
+  depthReached: number;
+  /**
    * sha256 (hex, 16 digits) of the page numbers written in order, warm-up
    * included: strategies that wrote the same pages in the same order match.
    */
@@ -92,8 +97,20 @@ export interface StrategyResult {
   vsUnprotected: VsUnprotected | null;
 }
 
+/** The engine the async writes ran on (ioEngine()), with the pool's size where that was it. */
+export interface BenchEngine {
+  name: 'io_uring' | 'threadpool';
+  reason: string;
+  /**
+   * UV_THREADPOOL_SIZE (default 4) on the thread pool, null on io_uring.
+   * libuv reads it once, when its pool first starts: depthReached says what really ran.
+   */
+  threads: number | null;
+}
+
 export interface BenchReport {
   stack: BenchStack;
+  engine: BenchEngine;
   config: BenchConfig;
   results: StrategyResult[];
   /** One line in plain words. */

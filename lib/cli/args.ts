@@ -1,15 +1,11 @@
 // Command-line parsing shared by the commands: node:util's parseArgs (strict,
 // so an unknown option is a usage error) and the value rules untorn's options use.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { isIntegerIn, isOneOf } from '../validate';
 
 /** Bad usage: the CLI prints the message and exits 2. */
 export class UsageError extends Error {
   override name = 'UsageError';
-}
-
-/** A failed run the CLI explains in one line and exits 1 for. */
-export class RunError extends Error {
-  override name = 'RunError';
 }
 
 type Options = NonNullable<ParseArgsConfig['options']>;
@@ -44,7 +40,7 @@ export function parseSize(name: string, text: string): number {
 /** A positive integer within [min, max]. */
 export function parseInteger(name: string, text: string, min = 1, max = Number.MAX_SAFE_INTEGER): number {
   const value = /^\d+$/.test(text.trim()) ? Number(text) : NaN;
-  if (!Number.isSafeInteger(value) || value < min || value > max) {
+  if (!Number.isSafeInteger(value) || !isIntegerIn(value, min, max)) {
     const range = max === Number.MAX_SAFE_INTEGER ? `at least ${min}` : `between ${min} and ${max}`;
     throw new UsageError(`--${name} must be an integer ${range}, not '${text}'`);
   }
@@ -62,10 +58,10 @@ export function parseSeconds(name: string, text: string): number {
 
 /** One of a fixed set of words. */
 export function parseChoice<T extends string>(name: string, text: string, choices: readonly T[]): T {
-  if (!(choices as readonly string[]).includes(text)) {
+  if (!isOneOf(text, choices)) {
     throw new UsageError(`--${name} must be one of ${choices.join(', ')}, not '${text}'`);
   }
-  return text as T;
+  return text;
 }
 
 /** A comma-separated list of distinct words from a fixed set, in the order given. */
@@ -75,4 +71,15 @@ export function parseList<T extends string>(name: string, text: string, choices:
   const list = items.map((item) => parseChoice(name, item, choices));
   if (new Set(list).size !== list.length) throw new UsageError(`--${name} names a strategy twice: '${text}'`);
   return list;
+}
+
+const kebab = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+
+/**
+ * A library option error (Node's ERR_OUT_OF_RANGE and the like, which name
+ * the option as the library does: "pageSize") as bad usage, naming the option
+ * as typed: --page-size.
+ */
+export function asUsageError(err: unknown): UsageError {
+  return new UsageError((err as Error).message.replace(/"(\w+)"|'(\w+)'/, (_, a, b) => `--${kebab(a ?? b)}`));
 }

@@ -7,9 +7,9 @@ import { formatBenchReport } from '../bench/format';
 import { bytesNeeded, DEFAULTS, resolveBenchConfig, type BenchOptions } from '../bench/options';
 import { scratchSize, withScratchXfs } from '../bench/scratch';
 import { STRATEGIES, type BenchConfig } from '../bench/types';
-import { parseChoice, parseCommandLine, parseInteger, parseList, parseSeconds, parseSize, UsageError } from './args';
+import { asUsageError, parseChoice, parseCommandLine, parseInteger, parseList, parseSeconds, parseSize, UsageError } from './args';
 import { withInterrupt } from './interrupt';
-import type { Command } from './main';
+import type { Command } from './command';
 import { progressLine } from './progress';
 
 const USAGE = `usage: untorn bench [DIR] [--scratch] [options] [--json] [--svg FILE]
@@ -49,8 +49,6 @@ const OPTIONS = {
   svg: { type: 'string' },
 } as const;
 
-const kebab = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
-
 /** The options as the engine takes them, and the settings they come to; every value checked before anything is created. */
 function benchOptions(values: Record<string, string | boolean | undefined>): { options: BenchOptions; config: BenchConfig } {
   const text = (name: string) => values[name] as string | undefined;
@@ -72,8 +70,7 @@ function benchOptions(values: Record<string, string | boolean | undefined>): { o
   try {
     return { options, config: resolveBenchConfig(options) };
   } catch (err) {
-    // The engine names its options as the library does ("pageSize"); say them as typed.
-    throw new UsageError((err as Error).message.replace(/"(\w+)"|'(\w+)'/, (_, a, b) => `--${kebab(a ?? b)}`));
+    throw asUsageError(err);
   }
 }
 
@@ -93,10 +90,12 @@ export const benchCommand: Command = {
     const scratch = values.scratch === true;
     if (scratch && positionals.length > 0) throw new UsageError('give DIR or --scratch, not both');
     const { options, config } = benchOptions(values);
+    // Where the thread pool runs the writes (no io_uring here), it must be big
+    // enough for the writes in flight. libuv sizes it once, when it is first
+    // used: before any async call of this command (the --svg check is one).
+    if (!process.env.UV_THREADPOOL_SIZE && config.depth > 4) process.env.UV_THREADPOOL_SIZE = String(config.depth);
     const svg = values.svg as string | undefined;
     if (svg !== undefined) await checkSvgTarget(svg);
-    // The thread pool must be big enough for the writes in flight; it is sized when first used.
-    if (!process.env.UV_THREADPOOL_SIZE && config.depth > 4) process.env.UV_THREADPOOL_SIZE = String(config.depth);
 
     const progress = progressLine(process.stderr);
     const report = await withInterrupt(async (signal) => {

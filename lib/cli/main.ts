@@ -3,16 +3,9 @@
 // failure into one line on stderr and an exit code (1 run, 2 usage).
 import { benchCommand } from './bench-command';
 import { probeCommand } from './probe-command';
-import { RunError, UsageError } from './args';
+import { UsageError } from './args';
+import type { Command } from './command';
 import { Interrupted } from './interrupt';
-
-/** A subcommand: parses its own arguments and writes its own output. */
-export interface Command {
-  name: string;
-  usage: string;
-  /** Resolves to the exit code. */
-  run(args: string[]): Promise<number>;
-}
 
 const COMMANDS: Command[] = [probeCommand, benchCommand];
 
@@ -26,7 +19,7 @@ Run 'untorn <command> --help' for a command's options.
 
 /** The one line an error becomes: kernel and usage errors have good messages; others get their name. */
 function describeError(err: unknown): string {
-  if (err instanceof UsageError || err instanceof RunError) return err.message;
+  if (err instanceof UsageError) return err.message;
   if (err instanceof Error) return 'code' in err && typeof err.code === 'string' ? err.message : `${err.name}: ${err.message}`;
   return String(err);
 }

@@ -1,8 +1,9 @@
 // The human form of a probe report: labels in one column, values beside
 // them, sizes in KiB/MiB; long lines wrap under their value column.
-import type { BlockDeviceLimits } from '../capabilities';
+import type { BlockDeviceLimits } from '../info';
 import { formatBytes, formatRange, table } from '../format';
-import type { ProbeDevice, ProbeReport } from './probe';
+import type { ProbeDevice } from './devices';
+import type { ProbeReport } from './types';
 import type { TrialRecord } from './trial';
 
 const LABEL_WIDTH = 16;
@@ -106,6 +107,7 @@ export function formatProbeReport(r: ProbeReport): string {
   const sections = [
     entry('target', [`${r.target} (${KIND_NOTE[r.kind]})`]),
     entry('kernel', [r.kernel]),
+    entry('I/O engine', [`${r.engine.name}: ${r.engine.reason}`]),
   ];
   if (r.filesystem) {
     const fs = r.filesystem;

@@ -10,6 +10,7 @@ import { allocAligned } from '../buffers';
 import { rawStat, toAtomicWriteInfo } from '../capabilities';
 import { fsError } from '../errors';
 import type { AtomicWriteInfo } from '../info';
+import { DEFAULT_PAGE_SIZE } from '../validate';
 
 /** One attempted atomic write. */
 export interface TrialRecord {
@@ -32,20 +33,23 @@ type Plan = Omit<TrialRecord, 'ok' | 'code'>;
 /** The largest atomic write tried: unitMax can be hundreds of MiB on a big XFS. */
 export const TRIAL_CAP = 64 * 1024 * 1024;
 const SECTOR = 512;
+/** The page size of most CPUs and filesystems, tried besides the probe's own. */
+const SMALL_PAGE = 4096;
 
 /**
  * The writes to try, given the temporary file's statx: every power of two
  * from unitMin up to unitMax (capped), then the classic refusals. Where
- * statx says unsupported, the 4 KiB and 16 KiB page sizes, to show the errno.
+ * statx says unsupported, 4 KiB and the page size probed (16 KiB unless
+ * told), to show the errno.
  */
-export function planTrials(info: AtomicWriteInfo): Plan[] {
+export function planTrials(info: AtomicWriteInfo, pageSize = DEFAULT_PAGE_SIZE): Plan[] {
   const direct = (what: string, length: number, position: number, expected = false): Plan =>
     ({ what, length, position, buffered: false, expected });
   if (!info.supported) {
+    const sizes = [...new Set([SMALL_PAGE, pageSize])].sort((a, b) => a - b);
     return [
-      direct('page size', 4096, 4096),
-      direct('page size', 16384, 16384),
-      { what: 'buffered', length: 4096, position: 4096, buffered: true, expected: false },
+      ...sizes.map((size) => direct('page size', size, size)),
+      { what: 'buffered', length: SMALL_PAGE, position: SMALL_PAGE, buffered: true, expected: false },
     ];
   }
   const { unitMin, unitMax } = info;
@@ -70,9 +74,9 @@ const errnoName = (errno: number): string => fsError(errno, 'pwritev2').code;
 /**
  * Runs the planned writes on a temporary file in `dir` (a directory on the
  * filesystem to test) and removes the file again, also when `signal` aborts
- * (it is checked between writes).
+ * (it is checked between writes). `pageSize` as for planTrials.
  */
-export async function runTrial(dir: string, signal?: AbortSignal): Promise<TrialRecord[]> {
+export async function runTrial(dir: string, signal?: AbortSignal, pageSize = DEFAULT_PAGE_SIZE): Promise<TrialRecord[]> {
   const file = path.join(dir, `.untorn-try-${process.pid}-${randomBytes(4).toString('hex')}`);
   const handle = await fsp.open(file, 'wx+', 0o600);
   let directFd = -1;
@@ -81,7 +85,7 @@ export async function runTrial(dir: string, signal?: AbortSignal): Promise<Trial
     directFd = await binding.open(file, constants.O_RDWR, 0);
     if (directFd < 0) throw fsError(directFd, 'open', file);
     const info = toAtomicWriteInfo(await rawStat(directFd));
-    const plans = planTrials(info);
+    const plans = planTrials(info, pageSize);
     await handle.truncate(Math.max(...plans.map((p) => p.position + p.length)));
     const buffer = allocAligned(Math.max(...plans.map((p) => p.length)), Math.max(4096, info.dioMemAlign)).fill(0xa5);
     const records: TrialRecord[] = [];

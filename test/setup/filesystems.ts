@@ -23,6 +23,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import type { TestProject } from 'vitest/node'
+import { parseMountInfo, type MountLine } from '../../lib/stack'
 import type { Filesystems, Fixture, FixtureName, FsType } from '../helpers/filesystems'
 
 export type { Filesystems, Fixture, FixtureName, FsType }
@@ -136,40 +137,19 @@ function run(program: string, args: string[], timeoutMs = 120_000): string {
 // ---------------------------------------------------------------------------
 // mounts and loop devices
 
-interface MountEntry {
-  mountPoint: string
-  fstype: string
-  source: string
-}
-
-function unescapeMountinfo(s: string): string {
-  return s.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(parseInt(oct, 8)))
-}
-
-function readMounts(): MountEntry[] {
-  const entries: MountEntry[] = []
-  for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-    if (!line) continue
-    const fields = line.split(' ')
-    const sep = fields.indexOf('-', 6)
-    if (sep < 0) continue
-    entries.push({
-      mountPoint: unescapeMountinfo(fields[4]),
-      fstype: fields[sep + 1],
-      source: unescapeMountinfo(fields[sep + 2]),
-    })
-  }
-  return entries
+/** This process's mounts, read as lib/stack.ts reads them. */
+function readMounts(): MountLine[] {
+  return parseMountInfo(fs.readFileSync('/proc/self/mountinfo', 'utf8'))
 }
 
 /** The topmost mount at exactly this path, if any. */
-function mountAt(dir: string): MountEntry | undefined {
+function mountAt(dir: string): MountLine | undefined {
   return readMounts()
     .filter((m) => m.mountPoint === dir)
     .pop()
 }
 
-function mountsUnder(dir: string): MountEntry[] {
+function mountsUnder(dir: string): MountLine[] {
   return readMounts().filter((m) => m.mountPoint === dir || m.mountPoint.startsWith(dir + '/'))
 }
 
@@ -414,7 +394,7 @@ function makeFixture(spec: Spec, root: string, imgDir: string, state: State): Fi
 
   const mounted = mountAt(dir)
   if (!mounted) throw new Error(`${dir} is not a mount point after mounting`)
-  if (mounted.fstype !== spec.type) throw new Error(`${dir} is ${mounted.fstype}, expected ${spec.type}`)
+  if (mounted.type !== spec.type) throw new Error(`${dir} is ${mounted.type}, expected ${spec.type}`)
   let device: string | null = null
   if (image !== null) {
     if (!/^\/dev\/loop\d+$/.test(mounted.source)) {
