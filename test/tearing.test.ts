@@ -1,6 +1,14 @@
-// The test with teeth: readers racing a writer of whole 1 MiB slots on a real
-// XFS never see a torn slot when the writer uses writeAtomic(), and do see
-// torn slots when it uses write() (the control: it proves the detector works).
+// An observation about XFS's software atomic path and racing readers, not
+// untorn's promise. RWF_ATOMIC promises that after a crash or power loss a
+// written range holds all of its old data or all of its new; it promises
+// nothing to a reader that races the write. The promise is proven by the
+// crash lab (test/crash.test.ts, docs/crash-lab.md). This test keeps a
+// measurement of what readers see on this stack: O_DIRECT readers racing a
+// writer of whole 1 MiB slots on XFS's software (copy-on-write) path saw no
+// torn slot when the writer used writeAtomic(), and do see torn slots when it
+// uses write() (the control: it proves the detector works). Another kernel,
+// or a hardware atomic path, may behave differently under readers and still
+// keep the promise.
 //
 // The race runs in a child process (test/workers/tear-race.mjs), whose libuv
 // thread pool is sized so that every writer and reader has a thread and their
@@ -79,7 +87,7 @@ async function race(file: string, options: RaceOptions): Promise<RaceStats> {
   return stats;
 }
 
-describeFs('torn reads under racing 1 MiB writes (xfs4k)', () => {
+describeFs('observation, not a promise: reads racing 1 MiB writes on the XFS software path (xfs4k)', () => {
   const created: string[] = [];
   const newFile = () => {
     const file = tempPath(fixture('xfs4k'), 'tear');
@@ -100,7 +108,7 @@ describeFs('torn reads under racing 1 MiB writes (xfs4k)', () => {
     expect(new Set(tear.slots)).toEqual(new Set([tear.slot]));
   });
 
-  it('writeAtomic: readers racing the writer never see a torn slot', async () => {
+  it('writeAtomic: readers racing the writer saw no torn slot here (XFS software path)', async () => {
     const file = newFile();
     fs.writeFileSync(file, '');
     const info = await statAtomic(file);
