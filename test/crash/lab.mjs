@@ -623,9 +623,9 @@ function checkFlushesReachedUs(scenario, events) {
 
 /** Counts for reports. */
 export function logSummary(events) {
-  const s = { writes: 0, data: 0, log: 0, meta: 0, flushes: 0, marks: 0, bytes: 0, api: null, batches: {} }
+  const s = { writes: 0, data: 0, dataBytes: 0, log: 0, meta: 0, flushes: 0, marks: 0, bytes: 0, api: null, batches: {} }
   for (const e of events) {
-    if (e.type === 'write') s.writes++, s[e.kind]++, (s.bytes += e.len)
+    if (e.type === 'write') s.writes++, s[e.kind]++, (s.bytes += e.len), e.kind === 'data' && (s.dataBytes += e.len)
     else if (e.type === 'flush') s.flushes++
     else {
       s.marks++
