@@ -1,6 +1,7 @@
-// The package as users get it: prebuildify makes a prebuild, `npm pack` a
-// tarball, and that tarball installs into an empty app where both require()
-// and import work and the prebuild (not a compiler) supplies the addon.
+// The package as users get it: `npm pack` makes a tarball (its prepack step,
+// scripts/prebuilds.sh, the linux-x64 and linux-arm64 prebuilds), and that
+// tarball installs into an empty app, with no compiler on PATH, where both
+// require() and import work and the prebuild supplies the addon.
 // It all happens in temporary copies: the checkout's own build is untouched.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -10,8 +11,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const root = path.resolve(__dirname, '..');
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'untorn-pack-'));
-const run = (cmd: string, args: string[], cwd: string) =>
-  execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, npm_config_loglevel: 'error' } });
+const run = (cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = process.env) =>
+  execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...env, npm_config_loglevel: 'error' } });
+
+/** The real path of a program on PATH. */
+const which = (program: string) => fs.realpathSync(run('sh', ['-c', `command -v ${program}`], root).trim());
+
+// A PATH with node, npm, npx and sh only: no g++, cc, make or python3, so
+// node-gyp-build could not build from source even if it tried.
+const noCompilerBin = path.join(work, 'bin');
+const noCompilerEnv = () => ({ ...process.env, PATH: noCompilerBin });
 
 let app: string;
 let tarball: string;
@@ -19,36 +28,61 @@ let tarball: string;
 beforeAll(() => {
   const pkg = path.join(work, 'pkg');
   fs.mkdirSync(pkg);
-  for (const entry of ['package.json', 'package-lock.json', 'binding.gyp', 'tsconfig.json', 'native', 'lib']) {
+  for (const entry of ['package.json', 'package-lock.json', 'binding.gyp', 'tsconfig.json', 'native', 'lib', 'scripts']) {
     fs.cpSync(path.join(root, entry), path.join(pkg, entry), { recursive: true });
   }
   fs.symlinkSync(path.join(root, 'node_modules'), path.join(pkg, 'node_modules'));
-  run('npm', ['run', 'prebuild'], pkg);
   tarball = path.join(pkg, run('npm', ['pack', '--silent'], pkg).trim().split('\n').pop()!);
+  fs.mkdirSync(noCompilerBin);
+  fs.symlinkSync(process.execPath, path.join(noCompilerBin, 'node'));
+  for (const program of ['npm', 'npx', 'sh']) fs.symlinkSync(which(program), path.join(noCompilerBin, program));
   app = path.join(work, 'app');
   fs.mkdirSync(app);
   fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', private: true }));
-  run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', tarball], app);
+  run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', tarball], app, noCompilerEnv());
 }, 300_000);
 
 afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
 
 describe('npm pack', () => {
-  it('ships the compiled API with its types, the sources and a stripped N-API prebuild', () => {
+  it('ships the compiled API with its types, the sources and stripped N-API prebuilds for x64 and arm64', () => {
     const files = run('tar', ['-tzf', tarball], work).split('\n');
     for (const f of ['package/dist/index.js', 'package/dist/index.d.ts', 'package/binding.gyp', 'package/native/atomic_io.cc']) {
       expect(files).toContain(f);
     }
-    const prebuild = files.find((f) => /^package\/prebuilds\/linux-x64\/.*\.node$/.test(f));
-    expect(prebuild, files.join('\n')).toBeDefined();
-    expect(files.some((f) => f.startsWith('package/lib/') || f.startsWith('package/build/'))).toBe(false);
+    expect(files.filter((f) => f.startsWith('package/prebuilds/')).sort()).toEqual([
+      'package/prebuilds/linux-arm64/untorn.glibc.node',
+      'package/prebuilds/linux-x64/untorn.glibc.node',
+    ]);
+    expect(files.some((f) => f.startsWith('package/lib/') || f.startsWith('package/build/') || f.startsWith('package/scripts/'))).toBe(false);
   });
 
-  it('installs into an empty app from the prebuild, with no compiler run', () => {
+  it('ships prebuilds that need no shared library but libc and libstdc++', () => {
+    const installed = path.join(app, 'node_modules', 'untorn', 'prebuilds');
+    for (const [arch, machine] of [['x64', 'Advanced Micro Devices X86-64'], ['arm64', 'AArch64']]) {
+      const file = path.join(installed, `linux-${arch}`, 'untorn.glibc.node');
+      expect(run('readelf', ['-h', file], work)).toContain(`Machine:                           ${machine}`);
+      const dynamic = run('readelf', ['-d', file], work);
+      expect([...dynamic.matchAll(/\(NEEDED\).*\[(.+)\]/g)].map((m) => m[1]).sort()).toEqual(['libc.so.6', 'libstdc++.so.6']);
+      expect(run('readelf', ['-S', file], work)).not.toContain('.symtab'); // stripped
+    }
+  });
+
+  it('installs into an empty app from the prebuild, with no compiler on PATH and none run', () => {
+    for (const program of ['g++', 'c++', 'cc', 'gcc', 'make', 'python3']) {
+      expect(() => run('sh', ['-c', `command -v ${program}`], app, noCompilerEnv()), program).toThrow();
+    }
     const installed = path.join(app, 'node_modules', 'untorn');
     expect(fs.existsSync(path.join(installed, 'build'))).toBe(false);
-    const loaded = run('node', ['-p', "require.resolve('node-gyp-build') && require('node-gyp-build').path(require('path').dirname(require.resolve('untorn/package.json')))"], app);
-    expect(loaded.trim()).toMatch(/prebuilds\/linux-x64\/.*\.node$/);
+    const loaded = run('node', ['-e', `
+      const resolved = require('node-gyp-build').path(require('path').dirname(require.resolve('untorn/package.json')));
+      require('untorn');
+      const mapped = require('fs').readFileSync('/proc/self/maps', 'utf8').split('\\n')
+        .map((l) => l.split(/\\s+/)[5]).filter((f) => f && f.endsWith('.node'));
+      console.log(JSON.stringify({ resolved, mapped: [...new Set(mapped)] }));
+    `], app, noCompilerEnv());
+    const prebuild = fs.realpathSync(path.join(installed, 'prebuilds', 'linux-x64', 'untorn.glibc.node'));
+    expect(JSON.parse(loaded)).toEqual({ resolved: prebuild, mapped: [prebuild] });
   });
 
   it('works through require()', () => {
