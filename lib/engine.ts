@@ -79,7 +79,7 @@ function choose(): Engine {
   const runtime = 'Bun' in globalThis ? 'Bun' : 'Deno' in globalThis ? 'Deno' : null;
   if (runtime !== null) {
     if (forced === 'io_uring') throw invalidArgValue('UNTORN_IO_ENGINE', forced, `cannot be used under ${runtime}, which has no libuv event loop`);
-    return pool(`${runtime} has no libuv event loop to reap io_uring completions on`);
+    return poolEngine(`${runtime} has no libuv event loop to reap io_uring completions on: async calls use ${runtime}'s worker threads for Node-API async work`);
   }
   const errno = binding.ringOpen();
   if (errno < 0) {
