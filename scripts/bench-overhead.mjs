@@ -53,7 +53,7 @@ function load() {
       ...require(path.join(REPO, 'dist/cli/interrupt.js')),
     };
   } catch (err) {
-    throw new Error(`cannot load untorn from ${REPO} (${err.message.split('\n')[0]}): run npm run build`);
+    throw new Error(`cannot load untorn from ${REPO} (${err.message.split('\n')[0]}): run npm run build`, { cause: err });
   }
 }
 

@@ -13,8 +13,8 @@
 # libstdc++.so.6 too, so it is always there). Linking it statically
 # (-static-libstdc++ -static-libgcc) was tried: it pulls about 100 objects of
 # libstdc++.a, which call arc4random (GLIBC_2.36), _dl_find_object (2.35) and
-# pthread_once (2.34), so the addon would need glibc 2.36 instead of 2.26, at
-# twice the size. Shared, it needs glibc 2.26 (pwritev2) and libstdc++
+# pthread_once (2.34), so the addon would need glibc 2.36 instead of 2.28, at
+# twice the size. Shared, it needs glibc 2.28 (fcntl64, for the page file's OFD lock; pwritev2 is 2.26) and libstdc++
 # GLIBCXX_3.4.29 (GCC 11's, for std::__throw_bad_array_new_length).
 #
 # Every prebuild is checked: the ELF machine, NEEDED libraries no more than
@@ -32,8 +32,8 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ ${#archs[@]} -gt 0 ] || archs=(x64 arm64)
-# pwritev2 (the oldest call untorn needs) came in glibc 2.26.
-GLIBC_MAX=2.26
+# fcntl64 (glibc 2.28: the page file's OFD lock) is the newest symbol untorn needs.
+GLIBC_MAX=2.28
 GLIBCXX_MAX=3.4.29
 
 # node-gyp needs Node's headers: those of the Node that runs this (Debian's

@@ -7,7 +7,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest'
+import { afterAll, beforeAll, expect, it, onTestFinished } from 'vitest'
 import { bench, statAtomic, type BenchOptions, type BenchReport, type StrategyResult } from '../dist/index.js'
 import { describeFs, fixture, tempPath, type Fixture } from './helpers/filesystems'
 

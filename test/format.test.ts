@@ -2,7 +2,6 @@
 import { describe, expect, it } from 'vitest'
 import { formatBytes, formatCount, formatRatio, table } from '../lib/format'
 
-const KiB = 1024
 const MiB = 1024 * 1024
 
 describe('formatRatio', () => {

@@ -181,7 +181,7 @@ describeFs('resources', () => {
     async function throughGc(issue: () => Promise<number>[]): Promise<{ results: number[]; scribbles: Buffer[] }> {
       const pool = await holdThreadPool();
       const scribbles: Buffer[] = [];
-      let calls: Promise<number[]> = Promise.resolve([]);
+      let calls: Promise<number[]>;
       try {
         calls = Promise.all(issue());
         calls.catch(() => {}); // awaited below: not an unhandled rejection meanwhile

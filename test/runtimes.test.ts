@@ -21,7 +21,7 @@ function fetchRuntime(name: 'bun' | 'deno'): { bin: string } | { reason: string 
     return { bin: execFileSync(process.execPath, [path.join(root, 'scripts', 'runtime.mjs'), name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 240_000 }).trim() };
   } catch (err) {
     const stderr = String((err as { stderr?: string }).stderr ?? (err as Error).message).trim();
-    if (process.env.UNTORN_REQUIRE_RUNTIMES === '1') throw new Error(`untorn: ${name} required (UNTORN_REQUIRE_RUNTIMES=1): ${stderr}`);
+    if (process.env.UNTORN_REQUIRE_RUNTIMES === '1') throw new Error(`untorn: ${name} required (UNTORN_REQUIRE_RUNTIMES=1): ${stderr}`, { cause: err });
     process.stderr.write(`untorn: skipping the ${name} tests: ${stderr}\n`);
     return { reason: stderr };
   }

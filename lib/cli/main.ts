@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // The `untorn` command: dispatches to `probe`, `bench` or `check`, and turns every
 // failure into one line on stderr and an exit code (1 run, 2 usage).
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { benchCommand } from './bench-command';
 import { checkCommand } from './check-command';
 import { probeCommand } from './probe-command';
@@ -32,7 +34,7 @@ export async function main(argv: string[]): Promise<number> {
     return name === undefined ? 2 : 0;
   }
   if (name === '--version' || name === '-V') {
-    process.stdout.write(`${require('../../package.json').version}\n`);
+    process.stdout.write(`${(JSON.parse(readFileSync(path.join(__dirname, '../../package.json'), 'utf8')) as { version: string }).version}\n`);
     return 0;
   }
   const command = COMMANDS.find((c) => c.name === name);

@@ -146,6 +146,8 @@ export class SimDisk {
 
   /** A PageIoSystem over these files. */
   get system(): PageIoSystem {
+    // The methods below are the PageIoSystem's, with their own `this`.
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
     const disk = this
     return {
       async open(path: string, write: boolean, create: Create): Promise<PageIo> {

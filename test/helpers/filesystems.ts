@@ -1,3 +1,4 @@
+// eslint-disable-next-line @typescript-eslint/triple-slash-reference -- the ProvidedContext declaration lives there
 /// <reference path="../setup/filesystems.ts" />
 // Real-filesystem fixtures for tests. The filesystems themselves are made
 // once per run by the globalSetup module test/setup/filesystems.ts; this

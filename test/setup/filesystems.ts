@@ -130,7 +130,7 @@ function run(program: string, args: string[], timeoutMs = 120_000): string {
     if (stderr.length > 300) stderr = stderr.slice(0, 300) + ' …'
     const how =
       err.status != null ? `exit ${err.status}` : err.signal ? `killed by ${err.signal}` : oneLine(err.message ?? '')
-    throw new Error(`${program} ${args.join(' ')} failed (${how})${stderr ? `: ${stderr}` : ''}`)
+    throw new Error(`${program} ${args.join(' ')} failed (${how})${stderr ? `: ${stderr}` : ''}`, { cause: err })
   }
 }
 
@@ -324,7 +324,7 @@ function cleanupStale(): void {
     }
   }
   for (const parent of parents) {
-    let names: string[] = []
+    let names: string[]
     try {
       names = fs.readdirSync(parent)
     } catch {
@@ -388,7 +388,7 @@ function makeFixture(spec: Spec, root: string, imgDir: string, state: State): Fi
       run('mount', ['-o', 'loop', image, dir])
     } catch (e) {
       const msg = errorText(e)
-      throw new Error(/failed to set ?up loop|free loop|loop device/i.test(msg) ? `no loop device: ${msg}` : msg)
+      throw new Error(/failed to set ?up loop|free loop|loop device/i.test(msg) ? `no loop device: ${msg}` : msg, { cause: e })
     }
   }
 
@@ -428,7 +428,7 @@ function build(state: State): Filesystems {
     try {
       made[spec.name] = makeFixture(spec, root, imgDir, state)
     } catch (e) {
-      throw new Error(`${spec.name}: ${errorText(e)}`)
+      throw new Error(`${spec.name}: ${errorText(e)}`, { cause: e })
     }
   }
   return { ok: true, ...made } as Filesystems
