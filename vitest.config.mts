@@ -1,4 +1,4 @@
-import { defineConfig } from 'vitest/config'
+import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
@@ -16,4 +16,4 @@ export default defineConfig({
     // Unmounting may have to wait for busy mounts.
     teardownTimeout: 120_000,
   },
-})
+});

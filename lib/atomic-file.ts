@@ -6,8 +6,18 @@ import { engine } from './engine';
 import { batchError, check, closedError, fsError } from './errors';
 import type { AtomicWriteInfo } from './info';
 import {
-  checkAtomicWrite, checkDirectIo, parseMode, parseOpenFlags, validateBatch, validateBatchOptions, validatePath,
-  validatePosition, validateView, validateWriteOptions, type BatchEntry, type IoKind,
+  checkAtomicWrite,
+  checkDirectIo,
+  parseMode,
+  parseOpenFlags,
+  validateBatch,
+  validateBatchOptions,
+  validatePath,
+  validatePosition,
+  validateView,
+  validateWriteOptions,
+  type BatchEntry,
+  type IoKind,
 } from './validate';
 
 export type { BatchEntry };
@@ -242,7 +252,8 @@ export class AtomicFile {
       if (--this.#inFlight === 0) this.#idle?.();
       const perEntry = results.slice(0, count);
       if (perEntry.some((r) => r < 0)) throw batchError(perEntry, syscall, this.path);
-      if (results.length > count && results[count] < 0) throw batchError(perEntry, 'fdatasync', this.path, results[count]);
+      if (results.length > count && results[count] < 0)
+        throw batchError(perEntry, 'fdatasync', this.path, results[count]);
       return perEntry;
     });
   }

@@ -50,7 +50,13 @@ interface Binding {
   ringWrite(fd: number, view: ArrayBufferView, position: number, rwflags: number): Promise<number>;
   ringRead(fd: number, view: ArrayBufferView, position: number): Promise<number>;
   ringFsync(fd: number, datasync: boolean): Promise<number>;
-  ringWriteBatch(fd: number, views: ArrayBufferView[], positions: number[], rwflags: number, datasync: boolean): Promise<number[]>;
+  ringWriteBatch(
+    fd: number,
+    views: ArrayBufferView[],
+    positions: number[],
+    rwflags: number,
+    datasync: boolean,
+  ): Promise<number[]>;
   ringReadBatch(fd: number, views: ArrayBufferView[], positions: number[]): Promise<number[]>;
   RWF_ATOMIC: number;
   RWF_DSYNC: number;

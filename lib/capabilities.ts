@@ -70,4 +70,3 @@ export async function blockDeviceLimits(target: string | number): Promise<BlockD
   const { disk } = await diskOf(dir);
   return { device: path.basename(disk), ...(await queueAtomicLimits(disk)) };
 }
-

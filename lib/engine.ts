@@ -17,7 +17,13 @@ interface Engine extends IoEngine {
   read(fd: number, view: ArrayBufferView, position: number): Promise<number>;
   fsync(fd: number, datasync: boolean): Promise<number>;
   /** Per-entry results, then the fdatasync's where one was issued (only after every write succeeded). */
-  writeBatch(fd: number, views: ArrayBufferView[], positions: number[], rwflags: number, datasync: boolean): Promise<number[]>;
+  writeBatch(
+    fd: number,
+    views: ArrayBufferView[],
+    positions: number[],
+    rwflags: number,
+    datasync: boolean,
+  ): Promise<number[]>;
   readBatch(fd: number, views: ArrayBufferView[], positions: number[]): Promise<number[]>;
 }
 
@@ -61,10 +67,11 @@ export function threadPoolSize(): number {
 /** Why no ring, for each errno io_uring_setup gives where it refuses one. */
 function refusal(errno: number): string {
   const e = constants.errno;
-  if (errno === -e.EPERM) return 'io_uring is not permitted here (a seccomp filter such as Docker\'s default, or kernel.io_uring_disabled)';
+  if (errno === -e.EPERM)
+    return "io_uring is not permitted here (a seccomp filter such as Docker's default, or kernel.io_uring_disabled)";
   if (errno === -e.ENOSYS) return 'this kernel has no io_uring';
   if (errno === -e.ENOMEM) return 'the kernel had no memory for a ring (RLIMIT_MEMLOCK?)';
-  if (errno === -e.EINVAL) return 'this kernel\'s io_uring lacks what untorn needs (IORING_OP_WRITE, Linux 5.6)';
+  if (errno === -e.EINVAL) return "this kernel's io_uring lacks what untorn needs (IORING_OP_WRITE, Linux 5.6)";
   return 'the ring could not be set up';
 }
 
@@ -78,8 +85,15 @@ function choose(): Engine {
   // Bun and Deno run Node-API addons without a libuv loop to watch the ring's eventfd.
   const runtime = 'Bun' in globalThis ? 'Bun' : 'Deno' in globalThis ? 'Deno' : null;
   if (runtime !== null) {
-    if (forced === 'io_uring') throw invalidArgValue('UNTORN_IO_ENGINE', forced, `cannot be used under ${runtime}, which has no libuv event loop`);
-    return poolEngine(`${runtime} has no libuv event loop to reap io_uring completions on: async calls use ${runtime}'s worker threads for Node-API async work`);
+    if (forced === 'io_uring')
+      throw invalidArgValue(
+        'UNTORN_IO_ENGINE',
+        forced,
+        `cannot be used under ${runtime}, which has no libuv event loop`,
+      );
+    return poolEngine(
+      `${runtime} has no libuv event loop to reap io_uring completions on: async calls use ${runtime}'s worker threads for Node-API async work`,
+    );
   }
   const errno = binding.ringOpen();
   if (errno < 0) {

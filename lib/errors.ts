@@ -13,7 +13,8 @@ import { getSystemErrorMap, inspect } from 'node:util';
 // tests and source-mapped traces show them).
 const INTERNAL_FILES = new Set(
   [__dirname, path.resolve(__dirname, '..', 'lib')].flatMap((dir) =>
-    ['errors', 'validate'].flatMap((name) => ['.js', '.ts'].map((ext) => path.join(dir, name + ext)))),
+    ['errors', 'validate'].flatMap((name) => ['.js', '.ts'].map((ext) => path.join(dir, name + ext))),
+  ),
 );
 
 /** The file a stack frame line names, e.g. "    at check (/x/dist/errors.js:1:2)". */
@@ -70,10 +71,7 @@ export class ProbeError extends UntornError<ProbeErrorCode> {
 }
 
 export type AtomicWriteErrorCode =
-  | 'ERR_ATOMIC_UNSUPPORTED'
-  | 'ERR_ATOMIC_LENGTH'
-  | 'ERR_ATOMIC_ALIGNMENT'
-  | 'ERR_DIRECT_IO_ALIGNMENT';
+  'ERR_ATOMIC_UNSUPPORTED' | 'ERR_ATOMIC_LENGTH' | 'ERR_ATOMIC_ALIGNMENT' | 'ERR_DIRECT_IO_ALIGNMENT';
 
 /** The numbers that decided a refusal, carried on the error. */
 export interface AtomicWriteErrorDetails {
@@ -149,9 +147,10 @@ const EOPNOTSUPP = constants.errno.EOPNOTSUPP;
 function systemError(errno: number, detail: string): SystemError {
   // libuv calls errno 95 ENOTSUP, "operation not supported on socket"; Linux
   // calls it EOPNOTSUPP, and strerror(95) says "Operation not supported".
-  const [code, description] = errno === -EOPNOTSUPP
-    ? ['EOPNOTSUPP', 'Operation not supported']
-    : getSystemErrorMap().get(errno) ?? ['UNKNOWN', 'unknown error'];
+  const [code, description] =
+    errno === -EOPNOTSUPP
+      ? ['EOPNOTSUPP', 'Operation not supported']
+      : (getSystemErrorMap().get(errno) ?? ['UNKNOWN', 'unknown error']);
   return hideInternalFrames(Object.assign(new Error(`${code}: ${description}, ${detail}`), { errno, code }));
 }
 
@@ -198,10 +197,7 @@ export function outOfRange(name: string, range: string, value: unknown): CodedEr
 }
 
 export function invalidArgValue(name: string, value: unknown, reason: string): CodedError<TypeError> {
-  return coded(
-    new TypeError(`The argument '${name}' ${reason}. Received ${inspect(value)}`),
-    'ERR_INVALID_ARG_VALUE',
-  );
+  return coded(new TypeError(`The argument '${name}' ${reason}. Received ${inspect(value)}`), 'ERR_INVALID_ARG_VALUE');
 }
 
 /** A batch in which some operation failed: the first error, carrying each entry's byte count or error. */
@@ -216,9 +212,15 @@ export interface BatchError extends SystemError {
 export function batchError(results: number[], syscall: string, path: string, syncErrno?: number): BatchError {
   const perEntry = results.map((r) => (r < 0 ? fsError(r, syscall, path) : r));
   // A separate object from the entries' own errors, so `results` holds no cycle.
-  const err = (syncErrno !== undefined
-    ? fsError(syncErrno, 'fdatasync', path)
-    : fsError(results.find((r) => r < 0)!, syscall, path)) as BatchError;
+  const err = (
+    syncErrno !== undefined
+      ? fsError(syncErrno, 'fdatasync', path)
+      : fsError(
+          results.find((r) => r < 0)!,
+          syscall,
+          path,
+        )
+  ) as BatchError;
   err.results = perEntry;
   return err;
 }

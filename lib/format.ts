@@ -52,7 +52,13 @@ export function table(rows: string[][], indent = ''): string {
   for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
   const numeric = widths.map((_, i) => rows.slice(1).every((row) => row[i] === undefined || /^[\d.-]/.test(row[i])));
   return rows
-    .map((row) => indent + row.map((cell, i) => (numeric[i] && i > 0 ? cell.padStart(widths[i]) : cell.padEnd(widths[i])))
-      .join('  ').trimEnd())
+    .map(
+      (row) =>
+        indent +
+        row
+          .map((cell, i) => (numeric[i] && i > 0 ? cell.padStart(widths[i]) : cell.padEnd(widths[i])))
+          .join('  ')
+          .trimEnd(),
+    )
     .join('\n');
 }

@@ -6,20 +6,43 @@ export { allocAligned } from './buffers';
 export { open, openSync, AtomicFile, type WriteOptions, type BatchWriteOptions, type BatchEntry } from './atomic-file';
 export { ioEngine, type IoEngine } from './engine';
 export {
-  AtomicWriteError, PageFileError, type AtomicWriteErrorCode, type PageFileErrorCode, type SystemError, type BatchError,
+  AtomicWriteError,
+  PageFileError,
+  type AtomicWriteErrorCode,
+  type PageFileErrorCode,
+  type SystemError,
+  type BatchError,
 } from './errors';
 export { crc32c } from './crc32c';
 export {
-  openPageFile, PageFile, type PageFileOptions, type PageFileRecovery, type PageFileStrategy, type PageWrite,
+  openPageFile,
+  PageFile,
+  type PageFileOptions,
+  type PageFileRecovery,
+  type PageFileStrategy,
+  type PageWrite,
   type PageFileVerifyResult,
 } from './page-file/page-file';
 export { bench, type BenchOptions, type BenchProgress } from './bench/engine';
 export { BenchError } from './bench/errors';
 export type {
-  BenchReport, BenchConfig, BenchStack, BenchEngine, StrategyResult, Strategy, Percentiles, VsUnprotected,
+  BenchReport,
+  BenchConfig,
+  BenchStack,
+  BenchEngine,
+  StrategyResult,
+  Strategy,
+  Percentiles,
+  VsUnprotected,
 } from './bench/types';
 export type { AtomicPath } from './stack';
 export {
-  probe, ProbeError, type ProbeReport, type ProbeOptions, type ProbeDevice, type ProbeFilesystem, type ProbeErrorCode,
+  probe,
+  ProbeError,
+  type ProbeReport,
+  type ProbeOptions,
+  type ProbeDevice,
+  type ProbeFilesystem,
+  type ProbeErrorCode,
   type TrialRecord,
 } from './probe/probe';

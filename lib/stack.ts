@@ -97,7 +97,10 @@ export async function findMount(file: string, devMajor: number, devMinor: number
   const byDevice = candidates.filter((m) => m.devMajor === devMajor && m.devMinor === devMinor);
   // Longest mount point wins; among equals, the later (upper) mount.
   const pick = (list: MountLine[]) =>
-    list.reduce<MountLine | null>((best, m) => (!best || m.mountPoint.length >= best.mountPoint.length ? m : best), null);
+    list.reduce<MountLine | null>(
+      (best, m) => (!best || m.mountPoint.length >= best.mountPoint.length ? m : best),
+      null,
+    );
   const line = pick(byDevice) ?? pick(candidates);
   if (!line) return null;
   const { bsize } = await fsp.statfs(real);
@@ -133,7 +136,11 @@ export interface AtomicPaths {
  * copy-on-write; other filesystems (ext4, a raw block device) have no
  * software path, so statx's range is the hardware's.
  */
-export function atomicPaths(fsType: string | null, info: AtomicWriteInfo, device: BlockDeviceLimits | null): AtomicPaths {
+export function atomicPaths(
+  fsType: string | null,
+  info: AtomicWriteInfo,
+  device: BlockDeviceLimits | null,
+): AtomicPaths {
   const { unitMin } = info;
   if (!info.supported) return { unitMin, hardwareMin: 0, hardwareMax: 0, softwareMax: 0 };
   if (fsType !== 'xfs') return { unitMin, hardwareMin: unitMin, hardwareMax: info.unitMax, softwareMax: 0 };

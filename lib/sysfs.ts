@@ -23,7 +23,11 @@ export function sysfsEntries(dir: string): Promise<string[]> {
   return fsp.readdir(dir).then((names) => names.sort(), unlessMissing([]));
 }
 
-export const sysfsHas = (file: string): Promise<boolean> => fsp.access(file).then(() => true, () => false);
+export const sysfsHas = (file: string): Promise<boolean> =>
+  fsp.access(file).then(
+    () => true,
+    () => false,
+  );
 
 /** /sys/dev/block/MAJ:MIN resolved, or null for an anonymous device (tmpfs, overlay). */
 export async function sysfsBlockDir(devMajor: number, devMinor: number): Promise<string | null> {

@@ -32,7 +32,8 @@ export function validateInteger(name: string, value: unknown, min: number, max: 
 /** A number that is a power of two within [min, max]. */
 export function validatePowerOfTwo(name: string, value: unknown, min: number, max: number): asserts value is number {
   if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value);
-  if (!isPowerOfTwo(value) || value < min || value > max) throw outOfRange(name, `a power of two >= ${min} && <= ${max}`, value);
+  if (!isPowerOfTwo(value) || value < min || value > max)
+    throw outOfRange(name, `a power of two >= ${min} && <= ${max}`, value);
 }
 
 /** One of a fixed set of values (words, mostly). */
@@ -67,7 +68,8 @@ function validateOptionsObject(options: unknown): void {
 
 function booleanOption(options: Record<string, unknown> | undefined, key: string): boolean {
   const value = options?.[key];
-  if (value !== undefined && typeof value !== 'boolean') throw invalidArgType(`options.${key}`, 'of type boolean', value);
+  if (value !== undefined && typeof value !== 'boolean')
+    throw invalidArgType(`options.${key}`, 'of type boolean', value);
   return value === true;
 }
 
@@ -96,7 +98,11 @@ export interface BatchEntry {
  * in flight on one range race.
  */
 export function validateBatch(entries: unknown, name: string): BatchEntry[] {
-  if (entries === null || typeof entries !== 'object' || typeof (entries as Iterable<unknown>)[Symbol.iterator] !== 'function') {
+  if (
+    entries === null ||
+    typeof entries !== 'object' ||
+    typeof (entries as Iterable<unknown>)[Symbol.iterator] !== 'function'
+  ) {
     throw invalidArgType(name, 'an iterable of { buffer, position } objects', entries);
   }
   const list: BatchEntry[] = [];
@@ -113,8 +119,11 @@ export function validateBatch(entries: unknown, name: string): BatchEntry[] {
     const prev = list[order[k - 1]];
     const next = list[order[k]];
     if (prev.position + prev.buffer.byteLength > next.position) {
-      throw invalidArgValue(`${name}[${order[k]}].position`, next.position,
-        `overlaps ${name}[${order[k - 1]}] (bytes ${prev.position} to ${prev.position + prev.buffer.byteLength}): entries of one batch must not overlap`);
+      throw invalidArgValue(
+        `${name}[${order[k]}].position`,
+        next.position,
+        `overlaps ${name}[${order[k - 1]}] (bytes ${prev.position} to ${prev.position + prev.buffer.byteLength}): entries of one batch must not overlap`,
+      );
     }
   }
   return list;
@@ -138,7 +147,8 @@ export function validateTarget(value: unknown): asserts value is string | number
     validateInteger('fd', value, 0, MAX_FD);
     return;
   }
-  if (typeof value !== 'string') throw invalidArgType('target', 'of type string (a path) or number (a file descriptor)', value);
+  if (typeof value !== 'string')
+    throw invalidArgType('target', 'of type string (a path) or number (a file descriptor)', value);
   validatePath(value, 'target');
 }
 
@@ -157,7 +167,8 @@ const OPEN_FLAGS: Record<string, number> = {
   'xw+': O_TRUNC | O_CREAT | O_RDWR | O_EXCL,
 };
 
-const APPEND_REFUSAL = 'is an append mode, which untorn refuses: an appended position cannot be checked for natural alignment';
+const APPEND_REFUSAL =
+  'is an append mode, which untorn refuses: an appended position cannot be checked for natural alignment';
 
 /** Node's flag strings or a number of fs.constants; O_DIRECT is added later, by the native open. */
 export function parseOpenFlags(flags: unknown): number {
@@ -178,7 +189,8 @@ export function parseOpenFlags(flags: unknown): number {
 export function parseMode(mode: unknown): number {
   if (mode === undefined) return 0o666;
   if (typeof mode === 'string') {
-    if (!/^[0-7]+$/.test(mode)) throw invalidArgValue('mode', mode, 'must be a 32-bit unsigned integer or an octal string');
+    if (!/^[0-7]+$/.test(mode))
+      throw invalidArgValue('mode', mode, 'must be a 32-bit unsigned integer or an octal string');
     mode = parseInt(mode, 8);
   }
   if (typeof mode !== 'number') throw invalidArgType('mode', 'of type number', mode);
@@ -190,7 +202,8 @@ export function validateAllocation(size: unknown, alignment: unknown, maxLength:
   if (typeof size !== 'number') throw invalidArgType('size', 'of type number', size);
   if (!Number.isSafeInteger(size) || size < 1) throw outOfRange('size', 'a positive safe integer', size);
   validatePowerOfTwo('alignment', alignment, 1, MAX_ALIGNMENT);
-  if (size > maxLength - alignment + 1) throw outOfRange('size', `<= ${maxLength - alignment + 1} with alignment ${alignment}`, size);
+  if (size > maxLength - alignment + 1)
+    throw outOfRange('size', `<= ${maxLength - alignment + 1} with alignment ${alignment}`, size);
 }
 
 /** What a rule names in its message: "atomic write", "write" or "read". */
@@ -202,43 +215,96 @@ function subject(kind: IoKind, length: number, position: number | undefined, pat
   return `${kind} of ${length} bytes${at} ${kind === 'read' ? 'from' : 'to'} ${path}`;
 }
 
-function refuse(code: AtomicWriteError['code'], rule: string, info: AtomicWriteInfo, kind: IoKind,
-  length: number, position: number, path: string, address?: number, named = true): AtomicWriteError {
+function refuse(
+  code: AtomicWriteError['code'],
+  rule: string,
+  info: AtomicWriteInfo,
+  kind: IoKind,
+  length: number,
+  position: number,
+  path: string,
+  address?: number,
+  named = true,
+): AtomicWriteError {
   return new AtomicWriteError(code, `${subject(kind, length, named ? position : undefined, path)}: ${rule}`, {
-    path, length, position, address,
-    unitMin: info.unitMin, unitMax: info.unitMax, dioMemAlign: info.dioMemAlign, dioOffsetAlign: info.dioOffsetAlign,
+    path,
+    length,
+    position,
+    address,
+    unitMin: info.unitMin,
+    unitMax: info.unitMax,
+    dioMemAlign: info.dioMemAlign,
+    dioOffsetAlign: info.dioOffsetAlign,
   });
 }
 
 /** O_DIRECT's rules, where the filesystem told them (0 = it did not). */
-export function checkDirectIo(info: AtomicWriteInfo, kind: IoKind, length: number, position: number,
-  address: number, path: string): void {
+export function checkDirectIo(
+  info: AtomicWriteInfo,
+  kind: IoKind,
+  length: number,
+  position: number,
+  address: number,
+  path: string,
+): void {
   const { dioMemAlign: mem, dioOffsetAlign: off } = info;
   const fail = (rule: string, addr?: number) =>
     refuse('ERR_DIRECT_IO_ALIGNMENT', rule, info, kind, length, position, path, addr);
   if (mem > 0 && address % mem !== 0) {
-    throw fail(`buffer address 0x${address.toString(16)} must be a multiple of dioMemAlign ${mem} (allocAligned() gives such buffers)`, address);
+    throw fail(
+      `buffer address 0x${address.toString(16)} must be a multiple of dioMemAlign ${mem} (allocAligned() gives such buffers)`,
+      address,
+    );
   }
   if (off > 0 && length % off !== 0) throw fail(`length must be a multiple of dioOffsetAlign ${off}`);
   if (off > 0 && position % off !== 0) throw fail(`position must be a multiple of dioOffsetAlign ${off}`);
 }
 
 /** The kernel's RWF_ATOMIC rules, in the order the issue fixes, then O_DIRECT's. */
-export function checkAtomicWrite(info: AtomicWriteInfo, length: number, position: number, address: number,
-  path: string): void {
+export function checkAtomicWrite(
+  info: AtomicWriteInfo,
+  length: number,
+  position: number,
+  address: number,
+  path: string,
+): void {
   const kind = 'atomic write';
   if (!info.supported) {
-    throw refuse('ERR_ATOMIC_UNSUPPORTED',
+    throw refuse(
+      'ERR_ATOMIC_UNSUPPORTED',
       'the file cannot be written atomically here (statx reports no STATX_ATTR_WRITE_ATOMIC for it)',
-      info, kind, length, position, path, undefined, false);
+      info,
+      kind,
+      length,
+      position,
+      path,
+      undefined,
+      false,
+    );
   }
   if (!isPowerOfTwo(length) || length < info.unitMin || length > info.unitMax) {
-    throw refuse('ERR_ATOMIC_LENGTH', `length must be a power of two between ${info.unitMin} and ${info.unitMax}`,
-      info, kind, length, position, path, undefined, false);
+    throw refuse(
+      'ERR_ATOMIC_LENGTH',
+      `length must be a power of two between ${info.unitMin} and ${info.unitMax}`,
+      info,
+      kind,
+      length,
+      position,
+      path,
+      undefined,
+      false,
+    );
   }
   if (position % length !== 0) {
-    throw refuse('ERR_ATOMIC_ALIGNMENT', `position must be a multiple of the length (${length})`,
-      info, kind, length, position, path);
+    throw refuse(
+      'ERR_ATOMIC_ALIGNMENT',
+      `position must be a multiple of the length (${length})`,
+      info,
+      kind,
+      length,
+      position,
+      path,
+    );
   }
   checkDirectIo(info, kind, length, position, address, path);
 }
@@ -274,7 +340,8 @@ export function validatePageFileOptions(path: unknown, options: unknown): PageFi
   validateOneOf('options.strategy', strategy, PAGE_STRATEGIES);
   const doublewritePath = o.doublewritePath ?? `${path}.dblwr`;
   validatePath(doublewritePath, 'options.doublewritePath');
-  if (doublewritePath === path) throw invalidArgValue('options.doublewritePath', doublewritePath, 'must not be the page file itself');
+  if (doublewritePath === path)
+    throw invalidArgValue('options.doublewritePath', doublewritePath, 'must not be the page file itself');
   const batchPages = o.batchPages ?? 64;
   validateInteger('options.batchPages', batchPages, 1, MAX_BATCH_PAGES);
   return { pageSize, flags, strategy, doublewritePath, batchPages };
@@ -294,7 +361,11 @@ export function validatePageNumber(value: unknown, pageSize: number, name = 'pag
 export function validatePayload(value: unknown, payloadSize: number, name: string): asserts value is ArrayBufferView {
   validateView(value, name);
   if (value.byteLength !== payloadSize) {
-    throw invalidArgValue(name, value, `must be ${payloadSize} bytes long (the page file's payloadSize), not ${value.byteLength}`);
+    throw invalidArgValue(
+      name,
+      value,
+      `must be ${payloadSize} bytes long (the page file's payloadSize), not ${value.byteLength}`,
+    );
   }
 }
 
@@ -306,7 +377,11 @@ export interface PageWriteEntry {
 
 /** writePages' argument: payload-sized views, no page twice. */
 export function validatePageWrites(writes: unknown, pageSize: number, payloadSize: number): PageWriteEntry[] {
-  if (writes === null || typeof writes !== 'object' || typeof (writes as Iterable<unknown>)[Symbol.iterator] !== 'function') {
+  if (
+    writes === null ||
+    typeof writes !== 'object' ||
+    typeof (writes as Iterable<unknown>)[Symbol.iterator] !== 'function'
+  ) {
     throw invalidArgType('writes', 'an iterable of { page, data } objects', writes);
   }
   const list: PageWriteEntry[] = [];
@@ -318,7 +393,8 @@ export function validatePageWrites(writes: unknown, pageSize: number, payloadSiz
     validatePageNumber(page, pageSize, `${at}.page`);
     validatePayload(data, payloadSize, `${at}.data`);
     const earlier = seen.get(page);
-    if (earlier !== undefined) throw invalidArgValue(`${at}.page`, page, `repeats writes[${earlier}].page: one call writes a page once`);
+    if (earlier !== undefined)
+      throw invalidArgValue(`${at}.page`, page, `repeats writes[${earlier}].page: one call writes a page once`);
     seen.set(page, list.length);
     list.push({ page, data });
   }

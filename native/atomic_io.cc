@@ -1,11 +1,12 @@
 #include "atomic_io.h"
 
-#include <cerrno>
-#include <cstring>
 #include <fcntl.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 namespace untorn {
 

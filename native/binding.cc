@@ -24,10 +24,17 @@ Napi::Value Throw(Napi::Env env, const char* message) {
 // 0 for a type newer than this file (Float16Array): then ask V8 for the length.
 size_t ElementSize(napi_typedarray_type type) {
   switch (type) {
-    case napi_int8_array: case napi_uint8_array: case napi_uint8_clamped_array: return 1;
-    case napi_int16_array: case napi_uint16_array: return 2;
-    case napi_int32_array: case napi_uint32_array: case napi_float32_array: return 4;
-    case napi_float64_array: case napi_bigint64_array: case napi_biguint64_array: return 8;
+    case napi_int8_array:
+    case napi_uint8_array:
+    case napi_uint8_clamped_array: return 1;
+    case napi_int16_array:
+    case napi_uint16_array: return 2;
+    case napi_int32_array:
+    case napi_uint32_array:
+    case napi_float32_array: return 4;
+    case napi_float64_array:
+    case napi_bigint64_array:
+    case napi_biguint64_array: return 8;
     default: return 0;
   }
 }
@@ -252,8 +259,8 @@ Napi::Value Crc32c(const Napi::CallbackInfo& info) {
 // lockFile(fd, exclusive): F_OFD_SETLK, never waits.
 Napi::Value LockFile(const Napi::CallbackInfo& info) {
   if (!info[0].IsNumber() || !info[1].IsBoolean()) return Throw(info.Env(), "untorn: bad arguments to native call");
-  return Napi::Number::New(info.Env(),
-                           untorn::LockFile(info[0].As<Napi::Number>().Int32Value(), info[1].As<Napi::Boolean>().Value()));
+  return Napi::Number::New(
+      info.Env(), untorn::LockFile(info[0].As<Napi::Number>().Int32Value(), info[1].As<Napi::Boolean>().Value()));
 }
 
 // The ring engine's exports. lib/engine.ts calls them only after ringOpen()
@@ -285,8 +292,8 @@ Napi::Value RingPeak(const Napi::CallbackInfo& info) {
   return engine == nullptr ? info.Env().Undefined() : Napi::Number::New(info.Env(), untorn::RingTakePeak(engine));
 }
 
-Napi::Value Submit(const Napi::CallbackInfo& info, std::vector<untorn::RingEntry> entries,
-                   std::vector<napi_value> keep, bool datasync_after, bool as_array) {
+Napi::Value Submit(const Napi::CallbackInfo& info, std::vector<untorn::RingEntry> entries, std::vector<napi_value> keep,
+                   bool datasync_after, bool as_array) {
   untorn::RingEngine* engine = Engine(info.Env());
   if (engine == nullptr) return info.Env().Undefined();
   return Napi::Value(info.Env(), untorn::RingSubmit(engine, info.Env(), std::move(entries), std::move(keep),
@@ -302,8 +309,8 @@ Napi::Value RingIo(const Napi::CallbackInfo& info) {
       (Op == untorn::RingOp::kWrite && !info[3].IsNumber()))
     return Throw(info.Env(), "untorn: bad arguments to native call");
   int rwflags = Op == untorn::RingOp::kWrite ? info[3].As<Napi::Number>().Int32Value() : 0;
-  untorn::RingEntry e{Op, info[0].As<Napi::Number>().Int32Value(), data, length,
-                      info[2].As<Napi::Number>().Int64Value(), rwflags};
+  untorn::RingEntry e{Op,     info[0].As<Napi::Number>().Int32Value(), data,
+                      length, info[2].As<Napi::Number>().Int64Value(), rwflags};
   return Submit(info, {e}, {info[1]}, false, false);
 }
 

@@ -252,10 +252,14 @@ void RingEngine::Release(Request* r) {
 void RingEngine::UpdateActivity() {
   if (shutting_down_) return;
   // Outstanding work keeps the process alive; an idle ring never does.
-  if (live_.empty()) uv_unref(reinterpret_cast<uv_handle_t*>(&poll_));
-  else uv_ref(reinterpret_cast<uv_handle_t*>(&poll_));
-  if (waiting_.empty()) uv_prepare_stop(&prepare_);
-  else uv_prepare_start(&prepare_, OnPrepare);
+  if (live_.empty())
+    uv_unref(reinterpret_cast<uv_handle_t*>(&poll_));
+  else
+    uv_ref(reinterpret_cast<uv_handle_t*>(&poll_));
+  if (waiting_.empty())
+    uv_prepare_stop(&prepare_);
+  else
+    uv_prepare_start(&prepare_, OnPrepare);
 }
 
 void RingEngine::OnPoll(uv_poll_t* handle, int status, int) {

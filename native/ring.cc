@@ -1,11 +1,12 @@
 #include "ring.h"
 
-#include <cerrno>
-#include <cstring>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 namespace untorn {
 

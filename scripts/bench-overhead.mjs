@@ -53,7 +53,9 @@ function load() {
       ...require(path.join(REPO, 'dist/cli/interrupt.js')),
     };
   } catch (err) {
-    throw new Error(`cannot load untorn from ${REPO} (${err.message.split('\n')[0]}): run npm run build`, { cause: err });
+    throw new Error(`cannot load untorn from ${REPO} (${err.message.split('\n')[0]}): run npm run build`, {
+      cause: err,
+    });
   }
 }
 
@@ -79,7 +81,8 @@ function parseOptions(argv) {
   }
   const int = (name, min, max) => {
     const n = Number(values[name]);
-    if (!Number.isSafeInteger(n) || n < min || n > max) throw new Usage(`--${name} must be an integer from ${min} to ${max}`);
+    if (!Number.isSafeInteger(n) || n < min || n > max)
+      throw new Usage(`--${name} must be an integer from ${min} to ${max}`);
     return n;
   };
   const seconds = Number(values.seconds);
@@ -95,28 +98,61 @@ const cxxCell = (mode, engine, extra) => ({ impl: `C++ ${engine}`, mode, args: [
 /** Every row of one mode: untorn's cell, the reference the goal names, and the other reference. */
 function rows(mode) {
   return [
-    { name: 'depth 1 (sync calls)', goal: 0.95, untorn: untornCell(mode, ['--depth', '1']),
-      reference: cxxCell(mode, 'threads', ['--depth', '1']), others: [] },
-    { name: 'depth 4 (async)', goal: 0.8, untorn: untornCell(mode, ['--depth', '4']),
+    {
+      name: 'depth 1 (sync calls)',
+      goal: 0.95,
+      untorn: untornCell(mode, ['--depth', '1']),
+      reference: cxxCell(mode, 'threads', ['--depth', '1']),
+      others: [],
+    },
+    {
+      name: 'depth 4 (async)',
+      goal: 0.8,
+      untorn: untornCell(mode, ['--depth', '4']),
       reference: cxxCell(mode, 'uring', ['--depth', '4']),
-      others: [cxxCell(mode, 'uring', ['--depth', '4', '--wait', 'eventfd']), cxxCell(mode, 'threads', ['--depth', '4'])] },
-    { name: 'depth 32 (async)', goal: 0.95, untorn: untornCell(mode, ['--depth', '32']),
-      reference: cxxCell(mode, 'threads', ['--depth', '8']), others: [cxxCell(mode, 'uring', ['--depth', '32'])] },
-    { name: 'batch 64 + fdatasync', goal: 1.1, untorn: untornCell(mode, ['--batch', '64']),
+      others: [
+        cxxCell(mode, 'uring', ['--depth', '4', '--wait', 'eventfd']),
+        cxxCell(mode, 'threads', ['--depth', '4']),
+      ],
+    },
+    {
+      name: 'depth 32 (async)',
+      goal: 0.95,
+      untorn: untornCell(mode, ['--depth', '32']),
+      reference: cxxCell(mode, 'threads', ['--depth', '8']),
+      others: [cxxCell(mode, 'uring', ['--depth', '32'])],
+    },
+    {
+      name: 'batch 64 + fdatasync',
+      goal: 1.1,
+      untorn: untornCell(mode, ['--batch', '64']),
       reference: cxxCell(mode, 'threads', ['--depth', '4', '--batch', '64']),
-      others: [cxxCell(mode, 'uring', ['--depth', '64', '--batch', '64'])] },
+      others: [cxxCell(mode, 'uring', ['--depth', '64', '--batch', '64'])],
+    },
   ].map((r) => ({ ...r, mode }));
 }
 
-const describeCell = (c) => `${c.impl} ${c.args.filter((a) => !['--engine', 'threads', 'uring', '--wait'].includes(a)).join(' ')}`;
+const describeCell = (c) =>
+  `${c.impl} ${c.args.filter((a) => !['--engine', 'threads', 'uring', '--wait'].includes(a)).join(' ')}`;
 
 /** Runs one cell for `seconds`; resolves to {writes, seconds, pagesPerSec}. */
 function measure(env, cell, seconds, signal) {
-  const common = [env.file, '--mode', cell.mode, ...cell.args, '--seconds', String(seconds), '--page-size', String(PAGE_SIZE),
-    '--pages', String(env.pages)];
-  const [command, argv] = cell.impl === 'untorn'
-    ? [process.execPath, [path.join(HERE, 'overhead', 'untorn-loop.mjs'), ...common]]
-    : [env.binary, common];
+  const common = [
+    env.file,
+    '--mode',
+    cell.mode,
+    ...cell.args,
+    '--seconds',
+    String(seconds),
+    '--page-size',
+    String(PAGE_SIZE),
+    '--pages',
+    String(env.pages),
+  ];
+  const [command, argv] =
+    cell.impl === 'untorn'
+      ? [process.execPath, [path.join(HERE, 'overhead', 'untorn-loop.mjs'), ...common]]
+      : [env.binary, common];
   return new Promise((resolve, reject) => {
     const child = spawn(command, argv, { stdio: ['ignore', 'pipe', 'pipe'], signal });
     let stdout = '';
@@ -127,7 +163,10 @@ function measure(env, cell, seconds, signal) {
     child.on('close', (code, sig) => {
       if (signal.aborted) return reject(signal.reason);
       const what = `${describeCell(cell)} (${cell.mode})`;
-      if (code !== 0) return reject(new Error(`${what} failed (${sig ?? `exit code ${code}`}): ${stderr.trim().split('\n').pop() ?? ''}`));
+      if (code !== 0)
+        return reject(
+          new Error(`${what} failed (${sig ?? `exit code ${code}`}): ${stderr.trim().split('\n').pop() ?? ''}`),
+        );
       try {
         const result = JSON.parse(stdout.trim().split('\n').pop());
         if (!(result.writes > 0 && result.seconds > 0)) throw new Error('no writes');
@@ -140,7 +179,8 @@ function measure(env, cell, seconds, signal) {
 }
 
 async function benchmark(env, opts, signal, progress) {
-  const all = ['atomic', 'plain'].flatMap(rows)
+  const all = ['atomic', 'plain']
+    .flatMap(rows)
     .map((r) => ({ ...r, cells: [r.untorn, r.reference, ...r.others], samples: [] }));
   const warmup = Math.min(0.5, opts.seconds);
   progress('warm-up');
@@ -162,15 +202,27 @@ function summarize(rowsMeasured, median) {
   return rowsMeasured.map((r) => {
     const perCell = r.cells.map((cell, i) => {
       const rates = r.samples.map((s) => s[i]);
-      return { cell: describeCell(cell), median: median(rates), min: Math.min(...rates), max: Math.max(...rates), rates };
+      return {
+        cell: describeCell(cell),
+        median: median(rates),
+        min: Math.min(...rates),
+        max: Math.max(...rates),
+        rates,
+      };
     });
     // Ratios within each round: the machine's drift hits both sides of one.
     const ratios = r.samples.map((s) => s[0] / s[1]);
     const ratio = median(ratios);
     return {
-      mode: r.mode, row: r.name, goal: r.goal, ratio, met: ratio >= r.goal,
+      mode: r.mode,
+      row: r.name,
+      goal: r.goal,
+      ratio,
+      met: ratio >= r.goal,
       ratioRange: { min: Math.min(...ratios), max: Math.max(...ratios) },
-      untorn: perCell[0], reference: perCell[1], others: perCell.slice(2),
+      untorn: perCell[0],
+      reference: perCell[1],
+      others: perCell.slice(2),
       othersRatio: r.others.map((_, j) => median(r.samples.map((s) => s[0] / s[2 + j]))),
     };
   });
@@ -192,12 +244,18 @@ function markdown(report) {
   ];
   for (const r of report.rows) {
     const also = r.others.map((o, j) => `${o.cell}: ${fmt(o.median)} (${two(r.othersRatio[j])})`).join('; ');
-    lines.push(`| ${r.mode} | ${r.row} | ${fmt(r.untorn.median)} | ${r.reference.cell} | ${fmt(r.reference.median)} | ` +
-      `**${two(r.ratio)}** (rounds ${two(r.ratioRange.min)}–${two(r.ratioRange.max)}) | ≥ ${r.goal} ${r.met ? '✓' : '✗'} | ${also || '—'} |`);
+    lines.push(
+      `| ${r.mode} | ${r.row} | ${fmt(r.untorn.median)} | ${r.reference.cell} | ${fmt(r.reference.median)} | ` +
+        `**${two(r.ratio)}** (rounds ${two(r.ratioRange.min)}–${two(r.ratioRange.max)}) | ≥ ${r.goal} ${r.met ? '✓' : '✗'} | ${also || '—'} |`,
+    );
   }
   const missed = report.rows.filter((r) => !r.met);
-  lines.push('', missed.length === 0 ? 'Every goal met.'
-    : `Goals missed: ${missed.map((r) => `${r.mode} ${r.row} (${two(r.ratio)} < ${r.goal})`).join(', ')}.`);
+  lines.push(
+    '',
+    missed.length === 0
+      ? 'Every goal met.'
+      : `Goals missed: ${missed.map((r) => `${r.mode} ${r.row} (${two(r.ratio)} < ${r.goal})`).join(', ')}.`,
+  );
   return `${lines.join('\n')}\n`;
 }
 
@@ -215,34 +273,63 @@ async function main() {
   try {
     const binary = path.join(build, 'write-loop');
     progress('compiling the C++ references');
-    await promisify(execFile)(cxx, ['-O2', '-std=c++17', '-pthread', '-Wall', '-I', path.join(REPO, 'native'), '-o', binary,
-      path.join(HERE, 'overhead', 'write-loop.cc'), path.join(REPO, 'native', 'ring.cc')]).catch((err) => {
-      throw new Error(`cannot compile the C++ references: ${String(err.stderr || err.message).trim().split('\n')[0]}`);
+    await promisify(execFile)(cxx, [
+      '-O2',
+      '-std=c++17',
+      '-pthread',
+      '-Wall',
+      '-I',
+      path.join(REPO, 'native'),
+      '-o',
+      binary,
+      path.join(HERE, 'overhead', 'write-loop.cc'),
+      path.join(REPO, 'native', 'ring.cc'),
+    ]).catch((err) => {
+      throw new Error(
+        `cannot compile the C++ references: ${
+          String(err.stderr || err.message)
+            .trim()
+            .split('\n')[0]
+        }`,
+      );
     });
-    const report = await lib.withInterrupt((signal) => lib.withScratchXfs(GiB, signal, async (dir) => {
-      const file = path.join(dir, 'pages');
-      // Fully written and durable: the plain writes then allocate nothing.
-      const f = await lib.untorn.open(file, 'w+');
-      const chunk = lib.untorn.allocAligned(64 * PAGE_SIZE).fill(112);
-      for (let done = 0; done < opts.pages; done += 64) await f.write(chunk.subarray(0, Math.min(64, opts.pages - done) * PAGE_SIZE), done * PAGE_SIZE);
-      await f.sync();
-      await f.close();
-      const info = lib.untorn.statAtomicSync(file);
-      if (!info.supported || PAGE_SIZE < info.unitMin || PAGE_SIZE > info.unitMax) {
-        throw new Error(`this XFS offers no ${PAGE_SIZE}-byte RWF_ATOMIC writes (kernel ${os.release()}; XFS software atomic writes need 6.16+)`);
-      }
-      const loadBefore = os.loadavg()[0];
-      const measured = await benchmark({ binary, file, pages: opts.pages }, opts, signal, progress);
-      return {
-        environment: {
-          kernel: os.release(), node: process.version, cpu: `${os.cpus()[0]?.model.trim()} (${os.cpus().length} CPUs)`,
-          engine: lib.untorn.ioEngine().name, statx: info, loadAverage: { before: loadBefore, after: os.loadavg()[0] },
-          command: ['node', path.relative(process.cwd(), process.argv[1]) || process.argv[1], ...process.argv.slice(2)].join(' '),
-        },
-        config: { pageSize: PAGE_SIZE, pages: opts.pages, rounds: opts.rounds, seconds: opts.seconds },
-        rows: summarize(measured, lib.median),
-      };
-    }));
+    const report = await lib.withInterrupt((signal) =>
+      lib.withScratchXfs(GiB, signal, async (dir) => {
+        const file = path.join(dir, 'pages');
+        // Fully written and durable: the plain writes then allocate nothing.
+        const f = await lib.untorn.open(file, 'w+');
+        const chunk = lib.untorn.allocAligned(64 * PAGE_SIZE).fill(112);
+        for (let done = 0; done < opts.pages; done += 64)
+          await f.write(chunk.subarray(0, Math.min(64, opts.pages - done) * PAGE_SIZE), done * PAGE_SIZE);
+        await f.sync();
+        await f.close();
+        const info = lib.untorn.statAtomicSync(file);
+        if (!info.supported || PAGE_SIZE < info.unitMin || PAGE_SIZE > info.unitMax) {
+          throw new Error(
+            `this XFS offers no ${PAGE_SIZE}-byte RWF_ATOMIC writes (kernel ${os.release()}; XFS software atomic writes need 6.16+)`,
+          );
+        }
+        const loadBefore = os.loadavg()[0];
+        const measured = await benchmark({ binary, file, pages: opts.pages }, opts, signal, progress);
+        return {
+          environment: {
+            kernel: os.release(),
+            node: process.version,
+            cpu: `${os.cpus()[0]?.model.trim()} (${os.cpus().length} CPUs)`,
+            engine: lib.untorn.ioEngine().name,
+            statx: info,
+            loadAverage: { before: loadBefore, after: os.loadavg()[0] },
+            command: [
+              'node',
+              path.relative(process.cwd(), process.argv[1]) || process.argv[1],
+              ...process.argv.slice(2),
+            ].join(' '),
+          },
+          config: { pageSize: PAGE_SIZE, pages: opts.pages, rounds: opts.rounds, seconds: opts.seconds },
+          rows: summarize(measured, lib.median),
+        };
+      }),
+    );
     process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : markdown(report));
   } finally {
     fs.rmSync(build, { recursive: true, force: true });

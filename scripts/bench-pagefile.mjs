@@ -60,7 +60,13 @@ function options() {
     if (!(n > 0)) throw new Error(`--${name} must be a positive number, not '${values[name]}'`);
     return n;
   };
-  return { rounds: Math.round(number('rounds')), seconds: number('seconds'), pages: Math.round(number('pages')), batch: Math.round(number('batch')), json: values.json };
+  return {
+    rounds: Math.round(number('rounds')),
+    seconds: number('seconds'),
+    pages: Math.round(number('pages')),
+    batch: Math.round(number('batch')),
+    json: values.json,
+  };
 }
 
 /** A lane: writes one batch of pages (write numbers from `first`) and says how. */
@@ -94,22 +100,30 @@ async function rawLane(dir, strategy, depth, opts) {
 }
 
 async function pageFileLane(dir, strategy, opts) {
-  const file = await openPageFile(path.join(dir, `pagefile-${strategy}`), { strategy, batchPages: opts.batch, flags: 'w+' });
+  const file = await openPageFile(path.join(dir, `pagefile-${strategy}`), {
+    strategy,
+    batchPages: opts.batch,
+    flags: 'w+',
+  });
   const views = Array.from({ length: opts.batch }, () => Buffer.alloc(file.payloadSize));
   const last = new Uint32Array(opts.pages);
   const write = async (pages, first) => {
-    await file.writePages(Array.from(pages, (page, i) => {
-      stampPage(views[i], page, first + i);
-      return { page, data: views[i] };
-    }));
+    await file.writePages(
+      Array.from(pages, (page, i) => {
+        stampPage(views[i], page, first + i);
+        return { page, data: views[i] };
+      }),
+    );
     pages.forEach((page, i) => (last[page] = first + i));
   };
   for (let first = 0; first < opts.pages; first += opts.batch) {
     const pages = Uint32Array.from({ length: Math.min(opts.batch, opts.pages - first) }, (_, i) => first + i);
-    await file.writePages(Array.from(pages, (page, i) => {
-      stampPage(views[i], page, 0);
-      return { page, data: views[i] };
-    }));
+    await file.writePages(
+      Array.from(pages, (page, i) => {
+        stampPage(views[i], page, 0);
+        return { page, data: views[i] };
+      }),
+    );
   }
   return {
     name: `page file, strategy ${strategy}`,
@@ -120,7 +134,8 @@ async function pageFileLane(dir, strategy, opts) {
     check: async () => {
       for (let page = 0; page < opts.pages; page++) {
         const found = readStamp(await file.readPage(page), page);
-        if (found !== last[page]) throw new Error(`page ${page} of the ${strategy} page file holds write ${found}, expected ${last[page]}`);
+        if (found !== last[page])
+          throw new Error(`page ${page} of the ${strategy} page file holds write ${found}, expected ${last[page]}`);
       }
     },
     close: () => file.close(),
@@ -156,26 +171,39 @@ async function run(dir, opts, signal) {
   };
   for (const lane of lanes) await slot(lane, opts.seconds / 2); // warm-up, not counted
   let seed = SEED;
-  const random = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+  const random = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
   for (let round = 0; round < opts.rounds; round++) {
-    const order = lanes.map((lane) => ({ lane, key: random() })).sort((a, b) => a.key - b.key).map((x) => x.lane);
+    const order = lanes
+      .map((lane) => ({ lane, key: random() }))
+      .sort((a, b) => a.key - b.key)
+      .map((x) => x.lane);
     for (const lane of order) {
       lane.rates.push(await slot(lane, opts.seconds));
-      if (process.stderr.isTTY) process.stderr.write(`round ${round + 1}/${opts.rounds}: ${lane.name}: ${Math.round(lane.rates.at(-1))} pages/s\n`);
+      if (process.stderr.isTTY)
+        process.stderr.write(
+          `round ${round + 1}/${opts.rounds}: ${lane.name}: ${Math.round(lane.rates.at(-1))} pages/s\n`,
+        );
     }
   }
   for (const lane of lanes) await lane.check();
   await Promise.all(lanes.map((lane) => lane.close()));
   const rows = lanes.map((lane) => ({
-    lane: lane.name, kind: lane.kind, pagesPerSec: median(lane.rates),
-    min: Math.min(...lane.rates), max: Math.max(...lane.rates), ...(lane.strategyReason ? { strategyReason: lane.strategyReason } : {}),
+    lane: lane.name,
+    kind: lane.kind,
+    pagesPerSec: median(lane.rates),
+    min: Math.min(...lane.rates),
+    max: Math.max(...lane.rates),
+    ...(lane.strategyReason ? { strategyReason: lane.strategyReason } : {}),
   }));
   const compare = (kind) => {
     const raw = lanes.filter((l) => l.kind === kind && l.name.startsWith('raw'));
     const best = raw.reduce((a, b) => (median(b.rates) > median(a.rates) ? b : a));
     const pf = lanes.find((l) => l.kind === kind && l.name.startsWith('page file'));
     return {
-      kind, pageFile: median(pf.rates), raw: median(best.rates), rawLane: best.name,
+      kind,
+      pageFile: median(pf.rates),
+      raw: median(best.rates),
+      rawLane: best.name,
       ratio: median(pf.rates.map((rate, round) => rate / best.rates[round])),
       ratioOfMedians: median(pf.rates) / median(best.rates),
       goal: GOAL,
@@ -183,7 +211,14 @@ async function run(dir, opts, signal) {
   };
   // The machine's 1-minute load average before and after: how much else was running.
   const load = { before: loadBefore, after: os.loadavg()[0], cpus: os.availableParallelism() };
-  return { engine: ioEngine(), dir, config: { pageSize: PAGE_SIZE, ...opts }, load, rows, ratios: [compare('doublewrite'), compare('atomic')] };
+  return {
+    engine: ioEngine(),
+    dir,
+    config: { pageSize: PAGE_SIZE, ...opts },
+    load,
+    rows,
+    ratios: [compare('doublewrite'), compare('atomic')],
+  };
 }
 
 function format(report) {
@@ -197,8 +232,11 @@ function format(report) {
     '| --- | --- |',
     ...report.rows.map((r) => `| ${r.lane} | ${n(r.pagesPerSec)} (${n(r.min)}–${n(r.max)}) |`),
     '',
-    ...report.ratios.map((r) => `page file ${r.kind} / ${r.rawLane}: ${r.ratio.toFixed(2)} round by round, ` +
-      `${r.ratioOfMedians.toFixed(2)} of the medians (goal >= ${r.goal})${r.ratio >= r.goal ? '' : ': MISSED'}`),
+    ...report.ratios.map(
+      (r) =>
+        `page file ${r.kind} / ${r.rawLane}: ${r.ratio.toFixed(2)} round by round, ` +
+        `${r.ratioOfMedians.toFixed(2)} of the medians (goal >= ${r.goal})${r.ratio >= r.goal ? '' : ': MISSED'}`,
+    ),
   ];
   return `${lines.join('\n')}\n`;
 }
@@ -210,5 +248,7 @@ if (fs.existsSync('/dev/shm')) process.env.TMPDIR = '/dev/shm';
 // Six files, and room for XFS's copy-on-write reservations: three lanes write atomically by software
 // copy-on-write, which reserves up to its cowextsize (8x a 16 KiB page) per page in flight.
 const bytes = 32 * opts.pages * PAGE_SIZE + 64 * 1024 * 1024;
-const report = await withInterrupt((signal) => withScratchXfs(scratchSize(bytes), signal, (dir) => run(dir, opts, signal)));
+const report = await withInterrupt((signal) =>
+  withScratchXfs(scratchSize(bytes), signal, (dir) => run(dir, opts, signal)),
+);
 process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : format(report));

@@ -7,8 +7,10 @@ const int = (n) => Math.round(n).toLocaleString('en-US');
 const kib = (bytes) => (bytes === null ? '—' : `${(bytes / 1024).toFixed(1)} KiB`);
 const share = (n, batch) => (n >= 1 ? (n === 1 ? '1' : `1 + 1/${batch}`) : `${Math.round(n * batch)}/${batch}`);
 
-const rows = ['| stack, settings | strategy | pages/s (rounds) | vs unprotected | p50 / p99 µs | device bytes/page | syncs/page |',
-  '| --- | --- | --- | --- | --- | --- | --- |'];
+const rows = [
+  '| stack, settings | strategy | pages/s (rounds) | vs unprotected | p50 / p99 µs | device bytes/page | syncs/page |',
+  '| --- | --- | --- | --- | --- | --- | --- |',
+];
 for (const arg of process.argv.slice(2)) {
   const [file, label] = arg.split('=');
   const report = JSON.parse(fs.readFileSync(file, 'utf8'));

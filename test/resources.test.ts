@@ -211,7 +211,9 @@ describeFs('resources', () => {
       // The buffers are made inline and never kept: only the calls in flight hold them.
       const { results } = await throughGc(() =>
         layouts.flatMap((layout) =>
-          positions(layout).map((position) => file.writeAtomic(fillPattern(allocAligned(layout.size), position), position)),
+          positions(layout).map((position) =>
+            file.writeAtomic(fillPattern(allocAligned(layout.size), position), position),
+          ),
         ),
       );
       expect(results).toEqual(byteCounts);
@@ -225,7 +227,9 @@ describeFs('resources', () => {
         for (const position of positions(layout)) file.writeAtomicSync(fillPattern(buf, position), position);
       }
       const { results, scribbles } = await throughGc(() =>
-        layouts.flatMap((layout) => positions(layout).map((position) => file.read(allocAligned(layout.size), position))),
+        layouts.flatMap((layout) =>
+          positions(layout).map((position) => file.read(allocAligned(layout.size), position)),
+        ),
       );
       expect(results).toEqual(byteCounts);
       const overwritten = scribbles.filter((buf) => !buf.equals(Buffer.alloc(buf.length, SCRIBBLE)));

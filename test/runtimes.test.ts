@@ -18,10 +18,17 @@ const smoke = path.join(root, 'test', 'runtimes', 'smoke.cjs');
 
 function fetchRuntime(name: 'bun' | 'deno'): { bin: string } | { reason: string } {
   try {
-    return { bin: execFileSync(process.execPath, [path.join(root, 'scripts', 'runtime.mjs'), name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 240_000 }).trim() };
+    return {
+      bin: execFileSync(process.execPath, [path.join(root, 'scripts', 'runtime.mjs'), name], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+        timeout: 240_000,
+      }).trim(),
+    };
   } catch (err) {
     const stderr = String((err as { stderr?: string }).stderr ?? (err as Error).message).trim();
-    if (process.env.UNTORN_REQUIRE_RUNTIMES === '1') throw new Error(`untorn: ${name} required (UNTORN_REQUIRE_RUNTIMES=1): ${stderr}`, { cause: err });
+    if (process.env.UNTORN_REQUIRE_RUNTIMES === '1')
+      throw new Error(`untorn: ${name} required (UNTORN_REQUIRE_RUNTIMES=1): ${stderr}`, { cause: err });
     process.stderr.write(`untorn: skipping the ${name} tests: ${stderr}\n`);
     return { reason: stderr };
   }
@@ -34,13 +41,15 @@ const commands = {
 
 for (const name of ['bun', 'deno'] as const) {
   const got = fetchRuntime(name);
-  (('bin' in got) ? describe : describe.skip)(`${name} ${RUNTIMES[name].version}`, () => {
+  ('bin' in got ? describe : describe.skip)(`${name} ${RUNTIMES[name].version}`, () => {
     describeFs('smoke run on XFS', () => {
       let result: Record<string, any>;
       it('runs the smoke script', () => {
         const [bin, ...args] = commands[name]((got as { bin: string }).bin);
         const out = execFileSync(bin, [...args, root, fixture('xfs4k').dir], {
-          encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000,
+          encoding: 'utf8',
+          stdio: ['ignore', 'pipe', 'pipe'],
+          timeout: 120_000,
           env: { ...process.env, DENO_NO_UPDATE_CHECK: '1' },
         });
         result = JSON.parse(out);
@@ -69,7 +78,10 @@ for (const name of ['bun', 'deno'] as const) {
 
       it('uses the thread pool, saying why', () => {
         const runtime = name === 'bun' ? 'Bun' : 'Deno';
-        expect(result.ioEngine).toEqual({ name: 'threadpool', reason: expect.stringMatching(new RegExp(`^${runtime} has no libuv event loop`)) });
+        expect(result.ioEngine).toEqual({
+          name: 'threadpool',
+          reason: expect.stringMatching(new RegExp(`^${runtime} has no libuv event loop`)),
+        });
       });
 
       it('runs a short bench of all three strategies', () => {

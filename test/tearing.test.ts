@@ -83,7 +83,9 @@ async function race(file: string, options: RaceOptions): Promise<RaceStats> {
   });
   const stats = JSON.parse(stdout) as RaceStats;
   const { mode, writes, reads, torn, straddling, minGenerationsPerSlot, elapsedMs } = stats;
-  console.log(`tear race (${mode}): ${JSON.stringify({ writes, reads, torn, straddling, minGenerationsPerSlot, elapsedMs })}`);
+  console.log(
+    `tear race (${mode}): ${JSON.stringify({ writes, reads, torn, straddling, minGenerationsPerSlot, elapsedMs })}`,
+  );
   return stats;
 }
 

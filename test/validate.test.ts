@@ -4,14 +4,29 @@ import { describe, expect, it } from 'vitest';
 import { AtomicWriteError } from '../lib/errors';
 import type { AtomicWriteInfo } from '../lib/info';
 import {
-  checkAtomicWrite, checkDirectIo, isPowerOfTwo, parseMode, parseOpenFlags, validateAllocation, validatePath,
-  validatePosition, validateTarget, validateView, validateWriteOptions,
+  checkAtomicWrite,
+  checkDirectIo,
+  isPowerOfTwo,
+  parseMode,
+  parseOpenFlags,
+  validateAllocation,
+  validatePath,
+  validatePosition,
+  validateTarget,
+  validateView,
+  validateWriteOptions,
 } from '../lib/validate';
 import { constants } from 'node:fs';
 
 const xfs: AtomicWriteInfo = {
-  supported: true, unitMin: 4096, unitMax: 2097152, unitMaxOpt: 0, segmentsMax: 1,
-  dioMemAlign: 512, dioOffsetAlign: 512, blockSize: 4096,
+  supported: true,
+  unitMin: 4096,
+  unitMax: 2097152,
+  unitMaxOpt: 0,
+  segmentsMax: 1,
+  dioMemAlign: 512,
+  dioOffsetAlign: 512,
+  blockSize: 4096,
 };
 const unsupported: AtomicWriteInfo = { ...xfs, supported: false, unitMin: 0, unitMax: 0, segmentsMax: 0 };
 const noDioInfo: AtomicWriteInfo = { ...xfs, dioMemAlign: 0, dioOffsetAlign: 0 };
@@ -44,7 +59,13 @@ describe('argument types and ranges', () => {
       expect(() => validateView(ok)).not.toThrow();
     }
     for (const bad of [new ArrayBuffer(8), 'page', [1, 2], null, undefined, 42, { byteLength: 4096 }]) {
-      const err = (() => { try { validateView(bad); } catch (e) { return e as TypeError & { code: string }; } })();
+      const err = (() => {
+        try {
+          validateView(bad);
+        } catch (e) {
+          return e as TypeError & { code: string };
+        }
+      })();
       expect(err).toBeInstanceOf(TypeError);
       expect(err?.code).toBe('ERR_INVALID_ARG_TYPE');
       expect(err?.message).toMatch(/"buffer" argument must be an instance of Buffer, TypedArray, or DataView/);
@@ -59,7 +80,8 @@ describe('argument types and ranges', () => {
   });
 
   it('takes positions 0 .. 2^53-1 and refuses negative, fractional, NaN, infinite and 2^53', () => {
-    for (const ok of [0, 1, 2 ** 32, 5 * 2 ** 30, Number.MAX_SAFE_INTEGER]) expect(() => validatePosition(ok)).not.toThrow();
+    for (const ok of [0, 1, 2 ** 32, 5 * 2 ** 30, Number.MAX_SAFE_INTEGER])
+      expect(() => validatePosition(ok)).not.toThrow();
     for (const bad of [-1, -0.5, 0.5, 4096.1, NaN, Infinity, -Infinity, 2 ** 53, 2 ** 60]) {
       expect(() => validatePosition(bad)).toThrow(RangeError);
       expect(codeOf(() => validatePosition(bad))).toBe('ERR_OUT_OF_RANGE');
@@ -71,14 +93,16 @@ describe('argument types and ranges', () => {
     expect(validateWriteOptions({})).toBe(false);
     expect(validateWriteOptions({ dsync: false })).toBe(false);
     expect(validateWriteOptions({ dsync: true })).toBe(true);
-    for (const bad of [null, 'dsync', 1, true]) expect(codeOf(() => validateWriteOptions(bad))).toBe('ERR_INVALID_ARG_TYPE');
+    for (const bad of [null, 'dsync', 1, true])
+      expect(codeOf(() => validateWriteOptions(bad))).toBe('ERR_INVALID_ARG_TYPE');
     expect(codeOf(() => validateWriteOptions({ dsync: 1 }))).toBe('ERR_INVALID_ARG_TYPE');
   });
 
   it('takes a path or a file descriptor as a statx target', () => {
     for (const ok of ['/data', 'relative', 0, 3, 2 ** 31 - 1]) expect(() => validateTarget(ok)).not.toThrow();
     for (const bad of [-1, 1.5, 2 ** 31, NaN]) expect(codeOf(() => validateTarget(bad))).toBe('ERR_OUT_OF_RANGE');
-    for (const bad of [null, undefined, Buffer.from('/x'), {}]) expect(codeOf(() => validateTarget(bad))).toBe('ERR_INVALID_ARG_TYPE');
+    for (const bad of [null, undefined, Buffer.from('/x'), {}])
+      expect(codeOf(() => validateTarget(bad))).toBe('ERR_INVALID_ARG_TYPE');
   });
 
   it('refuses a path with a NUL byte, which the kernel would cut short', () => {
@@ -131,13 +155,30 @@ describe('open flags and mode', () => {
 describe('allocAligned arguments', () => {
   const MAX = 2 ** 32;
   it('takes a positive safe size and a power-of-two alignment from 1 to 1 MiB', () => {
-    for (const [size, alignment] of [[1, 1], [16384, 4096], [1, 1048576], [MAX - 4095, 4096]]) {
+    for (const [size, alignment] of [
+      [1, 1],
+      [16384, 4096],
+      [1, 1048576],
+      [MAX - 4095, 4096],
+    ]) {
       expect(() => validateAllocation(size, alignment, MAX)).not.toThrow();
     }
   });
   it('refuses sizes and alignments out of range with ERR_OUT_OF_RANGE', () => {
-    for (const [size, alignment] of [[0, 4096], [-1, 4096], [1.5, 4096], [NaN, 4096], [2 ** 53, 4096],
-      [16, 0], [16, 3], [16, 4097], [16, 2097152], [16, -4096], [16, 0.5], [MAX - 4094, 4096]]) {
+    for (const [size, alignment] of [
+      [0, 4096],
+      [-1, 4096],
+      [1.5, 4096],
+      [NaN, 4096],
+      [2 ** 53, 4096],
+      [16, 0],
+      [16, 3],
+      [16, 4097],
+      [16, 2097152],
+      [16, -4096],
+      [16, 0.5],
+      [MAX - 4094, 4096],
+    ]) {
       const code = codeOf(() => validateAllocation(size, alignment, MAX));
       expect(code, `size ${size}, alignment ${alignment}`).toBe('ERR_OUT_OF_RANGE');
     }
@@ -152,7 +193,20 @@ describe('allocAligned arguments', () => {
 describe('isPowerOfTwo', () => {
   it('is exact up to 2^53', () => {
     for (let k = 0; k <= 52; k++) expect(isPowerOfTwo(2 ** k), `2^${k}`).toBe(true);
-    for (const n of [0, -4096, 3, 12288, 4097, 2 ** 31 - 1, 2 ** 31 + 1, 2 ** 52 + 1, Number.MAX_SAFE_INTEGER, 0.5, NaN, Infinity]) {
+    for (const n of [
+      0,
+      -4096,
+      3,
+      12288,
+      4097,
+      2 ** 31 - 1,
+      2 ** 31 + 1,
+      2 ** 52 + 1,
+      Number.MAX_SAFE_INTEGER,
+      0.5,
+      NaN,
+      Infinity,
+    ]) {
       expect(isPowerOfTwo(n), String(n)).toBe(false);
     }
   });
@@ -160,8 +214,15 @@ describe('isPowerOfTwo', () => {
 
 describe('atomic write rules', () => {
   it('accepts what the kernel accepts', () => {
-    for (const [length, position] of [[4096, 0], [4096, 4096], [16384, 16384], [2097152, 0], [2097152, 2 ** 32],
-      [16384, 5 * 2 ** 30], [16384, Number.MAX_SAFE_INTEGER + 1 - 16384]]) {
+    for (const [length, position] of [
+      [4096, 0],
+      [4096, 4096],
+      [16384, 16384],
+      [2097152, 0],
+      [2097152, 2 ** 32],
+      [16384, 5 * 2 ** 30],
+      [16384, Number.MAX_SAFE_INTEGER + 1 - 16384],
+    ]) {
       expect(() => checkAtomicWrite(xfs, length, position, ALIGNED, PATH), `${length}@${position}`).not.toThrow();
     }
   });
@@ -182,9 +243,11 @@ describe('atomic write rules', () => {
     expect(() => checkAtomicWrite(xfs, 2097152, 0, ALIGNED, PATH)).not.toThrow();
   });
 
-  it("words the length rule as the example in docs/api.md does", () => {
+  it('words the length rule as the example in docs/api.md does', () => {
     const err = refusal(() => checkAtomicWrite(xfs, 12288, 0, ALIGNED, PATH));
-    expect(err.message).toBe('atomic write of 12288 bytes to /data/pages: length must be a power of two between 4096 and 2097152');
+    expect(err.message).toBe(
+      'atomic write of 12288 bytes to /data/pages: length must be a power of two between 4096 and 2097152',
+    );
     expect(err.name).toBe('AtomicWriteError');
     expect(err).toBeInstanceOf(Error);
   });
@@ -198,7 +261,9 @@ describe('atomic write rules', () => {
       const err = refusal(() => checkAtomicWrite(xfs, 16384, position, ALIGNED, PATH));
       expect(err.code, `position ${position}`).toBe('ERR_ATOMIC_ALIGNMENT');
       expect(err).toMatchObject({ length: 16384, position });
-      expect(err.message).toBe(`atomic write of 16384 bytes at position ${position} to /data/pages: position must be a multiple of the length (16384)`);
+      expect(err.message).toBe(
+        `atomic write of 16384 bytes at position ${position} to /data/pages: position must be a multiple of the length (16384)`,
+      );
     }
   });
 
@@ -226,13 +291,21 @@ describe('O_DIRECT rules of plain writes and reads', () => {
   it('refuses length and position off dioOffsetAlign, and accepts both bounds', () => {
     expect(() => checkDirectIo(xfs, 'write', 512, 512, ALIGNED, PATH)).not.toThrow();
     expect(() => checkDirectIo(xfs, 'read', 12288, 4096 * 3, ALIGNED, PATH)).not.toThrow();
-    for (const [length, position] of [[511, 0], [513, 0], [1000, 0], [4096, 1], [4096, 511], [4096, 2 ** 32 + 100]]) {
+    for (const [length, position] of [
+      [511, 0],
+      [513, 0],
+      [1000, 0],
+      [4096, 1],
+      [4096, 511],
+      [4096, 2 ** 32 + 100],
+    ]) {
       const err = refusal(() => checkDirectIo(xfs, 'write', length, position, ALIGNED, PATH));
       expect(err.code, `${length}@${position}`).toBe('ERR_DIRECT_IO_ALIGNMENT');
       expect(err.message).toContain('dioOffsetAlign 512');
     }
-    expect(refusal(() => checkDirectIo(xfs, 'read', 4096, 100, ALIGNED, PATH)).message)
-      .toBe('read of 4096 bytes at position 100 from /data/pages: position must be a multiple of dioOffsetAlign 512');
+    expect(refusal(() => checkDirectIo(xfs, 'read', 4096, 100, ALIGNED, PATH)).message).toBe(
+      'read of 4096 bytes at position 100 from /data/pages: position must be a multiple of dioOffsetAlign 512',
+    );
   });
 
   it('checks nothing the filesystem did not report', () => {

@@ -51,8 +51,8 @@ const LABEL_ROOM = 34;
 type Attrs = Record<string, string | number>;
 
 const UNENCODABLE = new RegExp(
-  '[\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\ufffe\\uffff]' // control characters, non-characters
-  + '|[\\ud800-\\udbff](?![\\udc00-\\udfff])|(?<![\\ud800-\\udbff])[\\udc00-\\udfff]', // lone surrogates
+  '[\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\ufffe\\uffff]' + // control characters, non-characters
+    '|[\\ud800-\\udbff](?![\\udc00-\\udfff])|(?<![\\ud800-\\udbff])[\\udc00-\\udfff]', // lone surrogates
   'g',
 );
 
@@ -156,9 +156,12 @@ function colourOf(strategy: Strategy): string {
 function header(report: BenchReport): string {
   const { config, stack } = report;
   const title = `untorn bench: ${formatBytes(config.pageSize)} pages on ${stack.filesystem} (${PATH_LABELS[stack.atomicPath] ?? stack.atomicPath})`;
-  const amount = config.writes !== null
-    ? `${formatCount(config.writes)} writes`
-    : config.duration !== null ? `${config.duration} s` : null;
+  const amount =
+    config.writes !== null
+      ? `${formatCount(config.writes)} writes`
+      : config.duration !== null
+        ? `${config.duration} s`
+        : null;
   const subtitle = [
     `batch ${config.batch}`,
     `depth ${config.depth}`,
@@ -175,7 +178,9 @@ function header(report: BenchReport): string {
     text(20, 52, fit(subtitle, WIDTH - 40, 12), { 'font-size': 12, fill: MUTED }),
     el('rect', { x: 20, y: 64, width: WIDTH - 40, height: boxHeight, rx: 4, fill: '#f2f5fa' }),
     el('rect', { x: 20, y: 64, width: 4, height: boxHeight, fill: COLOURS.atomic }),
-    ...verdict.map((line, i) => text(38, 64 + 22 + 20 * i, line, { 'font-size': 15, 'font-weight': 'bold', fill: INK })),
+    ...verdict.map((line, i) =>
+      text(38, 64 + 22 + 20 * i, line, { 'font-size': 15, 'font-weight': 'bold', fill: INK }),
+    ),
   ].join('\n');
 }
 
@@ -201,7 +206,17 @@ function throughputPanel(results: StrategyResult[]): string {
   const y = (v: number): number => a.y1 - (figure(v) / top) * (a.y1 - a.y0);
   const out = [panelTitle(a, 'Throughput, pages/s', 'median of rounds; whisker: slowest to fastest round')];
   for (const t of ticks) {
-    out.push(el('line', { x1: a.x0, x2: a.x1, y1: y(t), y2: y(t), stroke: GRID, class: 'grid-linear', 'data-value': String(t) }));
+    out.push(
+      el('line', {
+        x1: a.x0,
+        x2: a.x1,
+        y1: y(t),
+        y2: y(t),
+        stroke: GRID,
+        class: 'grid-linear',
+        'data-value': String(t),
+      }),
+    );
     out.push(text(a.x0 - 8, y(t) + 4, formatCount(t), { 'font-size': 11, fill: MUTED, 'text-anchor': 'end' }));
   }
   results.forEach((r, i) => {
@@ -209,38 +224,70 @@ function throughputPanel(results: StrategyResult[]): string {
     const width = Math.min(76, slot * 0.55);
     const value = figure(r.pagesPerSec);
     const colour = colourOf(r.strategy);
-    out.push(el('rect', {
-      x: cx - width / 2, y: y(value), width, height: a.y1 - y(value), fill: colour,
-      class: 'throughput', 'data-strategy': r.strategy, 'data-value': String(value),
-    }));
+    out.push(
+      el('rect', {
+        x: cx - width / 2,
+        y: y(value),
+        width,
+        height: a.y1 - y(value),
+        fill: colour,
+        class: 'throughput',
+        'data-strategy': r.strategy,
+        'data-value': String(value),
+      }),
+    );
     const low = Math.min(figure(r.pagesPerSecRange.min), figure(r.pagesPerSecRange.max));
     const high = Math.max(figure(r.pagesPerSecRange.min), figure(r.pagesPerSecRange.max));
     if (high > 0) {
       const cap = Math.min(14, width / 2);
-      out.push(el('path', {
-        d: `M${coord(cx)} ${coord(y(low))}V${coord(y(high))}M${coord(cx - cap / 2)} ${coord(y(low))}h${coord(cap)}M${coord(cx - cap / 2)} ${coord(y(high))}h${coord(cap)}`,
-        stroke: INK, 'stroke-width': 1.5, fill: 'none', class: 'whisker',
-      }));
+      out.push(
+        el('path', {
+          d: `M${coord(cx)} ${coord(y(low))}V${coord(y(high))}M${coord(cx - cap / 2)} ${coord(y(low))}h${coord(cap)}M${coord(cx - cap / 2)} ${coord(y(high))}h${coord(cap)}`,
+          stroke: INK,
+          'stroke-width': 1.5,
+          fill: 'none',
+          class: 'whisker',
+        }),
+      );
     }
     // Value and ratio sit above whichever is higher, the bar or its whisker.
     const above = Math.min(y(value), y(high)) - 7;
     const ratio = r.vsUnprotected?.pagesPerSec;
     const lines = [`${formatCount(value)} pages/s`];
     if (r.strategy === 'unprotected' && r.vsUnprotected !== null) lines.push('baseline');
-    else if (ratio !== null && ratio !== undefined && Number.isFinite(ratio)) lines.push(`${formatRatio(ratio)} unprotected`);
+    else if (ratio !== null && ratio !== undefined && Number.isFinite(ratio))
+      lines.push(`${formatRatio(ratio)} unprotected`);
     lines.forEach((line, j) => {
       const bold = j === 0;
-      out.push(text(cx, above - 14 * (lines.length - 1 - j), fit(line, slot - 4, bold ? 12 : 11, bold), {
-        'font-size': bold ? 12 : 11, 'font-weight': bold ? 'bold' : 'normal', fill: bold ? INK : MUTED, 'text-anchor': 'middle',
-      }));
+      out.push(
+        text(cx, above - 14 * (lines.length - 1 - j), fit(line, slot - 4, bold ? 12 : 11, bold), {
+          'font-size': bold ? 12 : 11,
+          'font-weight': bold ? 'bold' : 'normal',
+          fill: bold ? INK : MUTED,
+          'text-anchor': 'middle',
+        }),
+      );
     });
     const below = [`${formatCount(figure(r.mibPerSec))} MiB/s`];
     if (r.deviceBytesPerPage !== null && Number.isFinite(r.deviceBytesPerPage)) {
       below.push(`device ${formatBytes(figure(r.deviceBytesPerPage))}/page`);
     }
-    out.push(text(cx, a.y1 + 18, fit(r.strategy, slot - 4, 12, true), { 'font-size': 12, 'font-weight': 'bold', fill: INK, 'text-anchor': 'middle' }));
+    out.push(
+      text(cx, a.y1 + 18, fit(r.strategy, slot - 4, 12, true), {
+        'font-size': 12,
+        'font-weight': 'bold',
+        fill: INK,
+        'text-anchor': 'middle',
+      }),
+    );
     below.forEach((line, j) => {
-      out.push(text(cx, a.y1 + 33 + 13 * j, fit(line, slot - 4, 10), { 'font-size': 10, fill: MUTED, 'text-anchor': 'middle' }));
+      out.push(
+        text(cx, a.y1 + 33 + 13 * j, fit(line, slot - 4, 10), {
+          'font-size': 10,
+          fill: MUTED,
+          'text-anchor': 'middle',
+        }),
+      );
     });
   });
   out.push(el('line', { x1: a.x0, x2: a.x1, y1: a.y1, y2: a.y1, stroke: INK }));
@@ -257,7 +304,17 @@ function latencyPanel(results: StrategyResult[]): string {
   const y = (v: number): number => (v > 0 ? Math.min(a.y1, yExp(Math.log10(v))) : a.y1);
   const out = [panelTitle(a, 'Page write latency, µs', 'per page write, all rounds pooled; log scale')];
   for (let e = lo; e <= hi; e += step) {
-    out.push(el('line', { x1: a.x0, x2: a.x1, y1: yExp(e), y2: yExp(e), stroke: GRID, class: 'grid-log', 'data-value': String(10 ** e) }));
+    out.push(
+      el('line', {
+        x1: a.x0,
+        x2: a.x1,
+        y1: yExp(e),
+        y2: yExp(e),
+        stroke: GRID,
+        class: 'grid-log',
+        'data-value': String(10 ** e),
+      }),
+    );
     out.push(text(a.x0 - 8, yExp(e) + 4, formatCount(10 ** e), { 'font-size': 11, fill: MUTED, 'text-anchor': 'end' }));
     // Minor ticks at 2..9 show the scale is logarithmic at a glance.
     if (step === 1 && e < hi) {
@@ -276,14 +333,33 @@ function latencyPanel(results: StrategyResult[]): string {
     PERCENTILES.forEach((p, j) => {
       const value = figure(r.latencyUs[p.key]);
       const x = cx - group / 2 + width * j;
-      out.push(el('rect', {
-        x: x + 1, y: y(value), width: width - 2, height: a.y1 - y(value),
-        fill: colour, 'fill-opacity': p.opacity, stroke: colour,
-        class: 'latency', 'data-strategy': r.strategy, 'data-percentile': p.label, 'data-value': String(value),
-      }));
-      out.push(text(x + width / 2, y(value) - 4, formatCount(value), { 'font-size': 10, fill: INK, 'text-anchor': 'middle' }));
+      out.push(
+        el('rect', {
+          x: x + 1,
+          y: y(value),
+          width: width - 2,
+          height: a.y1 - y(value),
+          fill: colour,
+          'fill-opacity': p.opacity,
+          stroke: colour,
+          class: 'latency',
+          'data-strategy': r.strategy,
+          'data-percentile': p.label,
+          'data-value': String(value),
+        }),
+      );
+      out.push(
+        text(x + width / 2, y(value) - 4, formatCount(value), { 'font-size': 10, fill: INK, 'text-anchor': 'middle' }),
+      );
     });
-    out.push(text(cx, a.y1 + 18, fit(r.strategy, slot - 4, 12, true), { 'font-size': 12, 'font-weight': 'bold', fill: INK, 'text-anchor': 'middle' }));
+    out.push(
+      text(cx, a.y1 + 18, fit(r.strategy, slot - 4, 12, true), {
+        'font-size': 12,
+        'font-weight': 'bold',
+        fill: INK,
+        'text-anchor': 'middle',
+      }),
+    );
   });
   out.push(el('line', { x1: a.x0, x2: a.x1, y1: a.y1, y2: a.y1, stroke: INK }));
   return out.join('\n');
@@ -293,19 +369,28 @@ function latencyPanel(results: StrategyResult[]): string {
 function legendRow(cx: number, y: number, items: { label: string; swatch: Attrs }[]): string {
   const widths = items.map((item) => 18 + widthOf(item.label, 12) + 16);
   let x = cx - widths.reduce((s, w) => s + w, 0) / 2;
-  return items.map((item, i) => {
-    const out = el('rect', { x, y: y - 10, width: 12, height: 12, rx: 2, ...item.swatch })
-      + text(x + 18, y, item.label, { 'font-size': 12, fill: INK });
-    x += widths[i];
-    return out;
-  }).join('\n');
+  return items
+    .map((item, i) => {
+      const out =
+        el('rect', { x, y: y - 10, width: 12, height: 12, rx: 2, ...item.swatch }) +
+        text(x + 18, y, item.label, { 'font-size': 12, fill: INK });
+      x += widths[i];
+      return out;
+    })
+    .join('\n');
 }
 
 function legends(results: StrategyResult[]): string {
-  const strategies = legendRow((THROUGHPUT.x0 + THROUGHPUT.x1) / 2 - 25, 470,
-    results.map((r) => ({ label: r.strategy, swatch: { fill: colourOf(r.strategy) } })));
-  const percentiles = legendRow((LATENCY.x0 + LATENCY.x1) / 2 - 25, 470,
-    PERCENTILES.map((p) => ({ label: p.label, swatch: { fill: INK, 'fill-opacity': p.opacity, stroke: INK } })));
+  const strategies = legendRow(
+    (THROUGHPUT.x0 + THROUGHPUT.x1) / 2 - 25,
+    470,
+    results.map((r) => ({ label: r.strategy, swatch: { fill: colourOf(r.strategy) } })),
+  );
+  const percentiles = legendRow(
+    (LATENCY.x0 + LATENCY.x1) / 2 - 25,
+    470,
+    PERCENTILES.map((p) => ({ label: p.label, swatch: { fill: INK, 'fill-opacity': p.opacity, stroke: INK } })),
+  );
   return `<g class="legend">\n${strategies}\n${percentiles}\n</g>`;
 }
 

@@ -30,7 +30,6 @@ const SEED = 0x756e746f; // "unto": every strategy, every run, the same pages
 const MiB = 1024 * 1024;
 const PREALLOC_CHUNK = 4 * MiB;
 
-
 /** One strategy's files and what its measured writes added up to. */
 interface Lane {
   strategy: Strategy;
@@ -57,7 +56,10 @@ async function checkDirectory(dir: string): Promise<void> {
     stat = await fsp.stat(dir);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'ENOENT';
-    throw new BenchError(code, code === 'ENOENT' ? `${dir} does not exist` : `cannot reach ${dir}: ${(err as Error).message}`);
+    throw new BenchError(
+      code,
+      code === 'ENOENT' ? `${dir} does not exist` : `cannot reach ${dir}: ${(err as Error).message}`,
+    );
   }
   if (!stat.isDirectory()) throw new BenchError('ENOTDIR', `${dir} is not a directory`);
   try {
@@ -74,8 +76,11 @@ async function checkSpace(dir: string, config: BenchConfig): Promise<void> {
   const free = bavail * bsize;
   const needed = bytesNeeded(config);
   if (free < needed) {
-    throw new BenchError('ENOSPC', `not enough space in ${dir}: the bench needs ${Math.ceil(needed / MiB)} MiB, ` +
-      `${Math.floor(free / MiB)} MiB are free (use fewer --pages)`);
+    throw new BenchError(
+      'ENOSPC',
+      `not enough space in ${dir}: the bench needs ${Math.ceil(needed / MiB)} MiB, ` +
+        `${Math.floor(free / MiB)} MiB are free (use fewer --pages)`,
+    );
   }
 }
 
@@ -94,21 +99,30 @@ async function preallocate(file: AtomicFile, config: BenchConfig, signal: AbortS
 }
 
 /** Writes every page of a page file once (write number 0), a batch at a time. */
-async function preallocatePageFile(file: PageFile, config: BenchConfig, signal: AbortSignal | undefined): Promise<void> {
+async function preallocatePageFile(
+  file: PageFile,
+  config: BenchConfig,
+  signal: AbortSignal | undefined,
+): Promise<void> {
   const payloads = Array.from({ length: config.batch }, () => Buffer.alloc(file.payloadSize));
   for (let first = 0; first < config.pages; first += config.batch) {
     signal?.throwIfAborted();
     const count = Math.min(config.batch, config.pages - first);
-    await file.writePages(payloads.slice(0, count).map((data, i) => {
-      stampPage(data, first + i, 0);
-      return { page: first + i, data };
-    }));
+    await file.writePages(
+      payloads.slice(0, count).map((data, i) => {
+        stampPage(data, first + i, 0);
+        return { page: first + i, data };
+      }),
+    );
   }
 }
 
 function verifyFailed(lane: Lane, page: number, found: number): BenchError {
-  return new BenchError('ERR_BENCH_VERIFY', `bench check failed: page ${page} of the ${lane.strategy} file holds ` +
-    `${found < 0 ? 'a torn or misplaced page' : `write ${found}`}, expected write ${lane.lastWrite[page]}`);
+  return new BenchError(
+    'ERR_BENCH_VERIFY',
+    `bench check failed: page ${page} of the ${lane.strategy} file holds ` +
+      `${found < 0 ? 'a torn or misplaced page' : `write ${found}`}, expected write ${lane.lastWrite[page]}`,
+  );
 }
 
 /** Reads a strategy's file back: every page must hold the last write it was given. */
@@ -143,8 +157,13 @@ async function verify(lane: Lane, config: BenchConfig, signal: AbortSignal | und
   }
 }
 
-function describeStack(mount: Mount | null, info: AtomicFile['info'], blockDevice: BenchStack['blockDevice'],
-  config: BenchConfig, counterDevice: string | null): BenchStack {
+function describeStack(
+  mount: Mount | null,
+  info: AtomicFile['info'],
+  blockDevice: BenchStack['blockDevice'],
+  config: BenchConfig,
+  counterDevice: string | null,
+): BenchStack {
   const fsType = mount?.type ?? 'unknown';
   return {
     kernel: kernelRelease(),
@@ -167,15 +186,19 @@ function atomicAvailability(stack: BenchStack, config: BenchConfig, explicit: bo
   const { statx } = stack;
   if (!config.strategies.includes('atomic')) return null;
   if (!statx.supported) {
-    const why = `${dir} (${stack.filesystem}) cannot write atomically: statx reports no STATX_ATTR_WRITE_ATOMIC` +
+    const why =
+      `${dir} (${stack.filesystem}) cannot write atomically: statx reports no STATX_ATTR_WRITE_ATOMIC` +
       (stack.filesystem === 'ext4' ? ' (ext4 needs a device with atomic write support)' : '');
     if (explicit) throw new BenchError('ERR_ATOMIC_UNSUPPORTED', `${why}; leave atomic out of --strategies`);
     return `atomic left out: ${why}`;
   }
   const { pageSize } = config;
   if (pageSize < statx.unitMin || pageSize > statx.unitMax) {
-    throw new BenchError('ERR_ATOMIC_LENGTH', `${dir} cannot write ${pageSize}-byte pages atomically: ` +
-      `atomic writes there must be a power of two between ${statx.unitMin} and ${statx.unitMax} bytes`);
+    throw new BenchError(
+      'ERR_ATOMIC_LENGTH',
+      `${dir} cannot write ${pageSize}-byte pages atomically: ` +
+        `atomic writes there must be a power of two between ${statx.unitMin} and ${statx.unitMax} bytes`,
+    );
   }
   return null;
 }
@@ -201,11 +224,16 @@ function summarize(lane: Lane, config: BenchConfig, counted: boolean): Omit<Stra
     deviceBytesPerPage: counted ? perPage(lane.deviceBytes) : null,
     flushesPerPage: perPage(lane.flushes),
     deviceFlushesPerPage: counted ? perPage(lane.deviceFlushes) : null,
-    ...(lane.files.pageFile ? { pageFile: { strategy: lane.files.pageFile.strategy, reason: lane.files.pageFile.strategyReason } } : {}),
+    ...(lane.files.pageFile
+      ? { pageFile: { strategy: lane.files.pageFile.strategy, reason: lane.files.pageFile.strategyReason } }
+      : {}),
   };
 }
 
-function compare(result: Omit<StrategyResult, 'vsUnprotected'>, base: Omit<StrategyResult, 'vsUnprotected'> | undefined): VsUnprotected | null {
+function compare(
+  result: Omit<StrategyResult, 'vsUnprotected'>,
+  base: Omit<StrategyResult, 'vsUnprotected'> | undefined,
+): VsUnprotected | null {
   if (!base) return null;
   return {
     pagesPerSec: ratio(result.pagesPerSec, base.pagesPerSec),
@@ -254,8 +282,11 @@ export async function bench(options: BenchOptions = {}): Promise<BenchReport> {
     }
     const { dioOffsetAlign } = probeFile.info;
     if (dioOffsetAlign > 0 && config.pageSize % dioOffsetAlign !== 0) {
-      throw new BenchError('ERR_DIRECT_IO_ALIGNMENT', `${config.pageSize}-byte pages cannot be written with O_DIRECT in ${dir}: ` +
-        `the filesystem needs multiples of ${dioOffsetAlign} bytes`);
+      throw new BenchError(
+        'ERR_DIRECT_IO_ALIGNMENT',
+        `${config.pageSize}-byte pages cannot be written with O_DIRECT in ${dir}: ` +
+          `the filesystem needs multiples of ${dioOffsetAlign} bytes`,
+      );
     }
 
     const lanes: Lane[] = [];
@@ -264,11 +295,17 @@ export async function bench(options: BenchOptions = {}): Promise<BenchReport> {
       let data: AtomicFile | null = null;
       let pageFile: PageFile | null = null;
       if (strategy === 'pagefile') {
-        pageFile = await openPageFile(path.join(work, 'pagefile.data'), { pageSize: config.pageSize, batchPages: config.batch, flags: 'w+' });
+        pageFile = await openPageFile(path.join(work, 'pagefile.data'), {
+          pageSize: config.pageSize,
+          batchPages: config.batch,
+          flags: 'w+',
+        });
         opened.push(pageFile);
         await preallocatePageFile(pageFile, config, signal);
-        notes.push(`pagefile: strategy ${pageFile.strategy}: ${pageFile.strategyReason}; one writePages call per batch, ` +
-          'made durable by the page file itself (--depth and --sync do not apply)');
+        notes.push(
+          `pagefile: strategy ${pageFile.strategy}: ${pageFile.strategyReason}; one writePages call per batch, ` +
+            'made durable by the page file itself (--depth and --sync do not apply)',
+        );
       } else {
         data = await openFile(`${strategy}.data`);
         await preallocate(data, config, signal);
@@ -280,10 +317,20 @@ export async function bench(options: BenchOptions = {}): Promise<BenchReport> {
         await doublewrite.sync();
       }
       lanes.push({
-        strategy, files: { data, doublewrite, pageFile }, sequence: new PageSequence(config.pages, config.pattern, SEED),
-        digest: createHash('sha256'), lastWrite: new Uint32Array(config.pages), nextWrite: 1,
-        latencies: new Samples(), batchLatencies: new Samples(), depthReached: 0, roundRates: [],
-        pagesWritten: 0, flushes: 0, deviceBytes: 0, deviceFlushes: 0,
+        strategy,
+        files: { data, doublewrite, pageFile },
+        sequence: new PageSequence(config.pages, config.pattern, SEED),
+        digest: createHash('sha256'),
+        lastWrite: new Uint32Array(config.pages),
+        nextWrite: 1,
+        latencies: new Samples(),
+        batchLatencies: new Samples(),
+        depthReached: 0,
+        roundRates: [],
+        pagesWritten: 0,
+        flushes: 0,
+        deviceBytes: 0,
+        deviceFlushes: 0,
       });
     }
     if (!counterDir) notes.push(`no block device under ${dir}: device bytes per page are not measured`);
@@ -291,7 +338,9 @@ export async function bench(options: BenchOptions = {}): Promise<BenchReport> {
     if (engine.name === 'threadpool') {
       engine.threads = threadPoolSize();
       if (config.depth > engine.threads) {
-        notes.push(`only ${engine.threads} writes run at once: libuv's thread pool has ${engine.threads} threads (set UV_THREADPOOL_SIZE)`);
+        notes.push(
+          `only ${engine.threads} writes run at once: libuv's thread pool has ${engine.threads} threads (set UV_THREADPOOL_SIZE)`,
+        );
       }
     }
 
@@ -299,8 +348,13 @@ export async function bench(options: BenchOptions = {}): Promise<BenchReport> {
     const settings = { pageSize: config.pageSize, depth: config.depth, sync: config.sync };
 
     /** Writes whole batches until `writes` pages are written or `seconds` have passed; returns pages and seconds. */
-    const slot = async (lane: Lane, measured: boolean, writes: number | null, seconds: number | null,
-      report: (fraction: number) => void) => {
+    const slot = async (
+      lane: Lane,
+      measured: boolean,
+      writes: number | null,
+      seconds: number | null,
+      report: (fraction: number) => void,
+    ) => {
       const start = performance.now();
       let written = 0;
       for (;;) {
@@ -311,8 +365,15 @@ export async function bench(options: BenchOptions = {}): Promise<BenchReport> {
         const pages = lane.sequence.nextBatch(size);
         lane.digest.update(pages);
         const batchStart = performance.now();
-        const flushes = await writeBatch(lane.strategy, lane.files, settings, buffer, pages, lane.nextWrite,
-          measured ? lane.latencies : null);
+        const flushes = await writeBatch(
+          lane.strategy,
+          lane.files,
+          settings,
+          buffer,
+          pages,
+          lane.nextWrite,
+          measured ? lane.latencies : null,
+        );
         if (measured) {
           lane.batchLatencies.push((performance.now() - batchStart) * 1000);
           lane.flushes += flushes;
@@ -334,7 +395,8 @@ export async function bench(options: BenchOptions = {}): Promise<BenchReport> {
       const writes = config.writes === null ? null : Math.max(1, Math.ceil(config.writes / config.rounds / 2));
       const seconds = config.duration === null ? null : config.duration / config.rounds / 2;
       await slot(lane, false, writes, seconds, (fraction) =>
-        progress({ phase: 'warmup', round: 0, strategy: lane.strategy, fraction }));
+        progress({ phase: 'warmup', round: 0, strategy: lane.strategy, fraction }),
+      );
     }
 
     // Measured rounds; each round starts with a different strategy so drift hits all alike.
@@ -347,7 +409,8 @@ export async function bench(options: BenchOptions = {}): Promise<BenchReport> {
         const before = counterDir ? await readDeviceCounters(counterDir) : null;
         if (config.depth > 1) takeInFlightPeak();
         const done = await slot(lane, true, writes, seconds, (fraction) =>
-          progress({ phase: 'measure', round: round + 1, strategy: lane.strategy, fraction }));
+          progress({ phase: 'measure', round: round + 1, strategy: lane.strategy, fraction }),
+        );
         if (counterDir && before) {
           const after = await readDeviceCounters(counterDir);
           lane.deviceBytes += after.bytesWritten - before.bytesWritten;
@@ -371,7 +434,10 @@ export async function bench(options: BenchOptions = {}): Promise<BenchReport> {
     return { stack, engine, config, results, verdict: verdict(stack, results, leftOut), notes };
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOSPC' && !(err instanceof BenchError)) {
-      throw new BenchError('ENOSPC', `no space left in ${dir} (the bench needs about ${Math.ceil(bytesNeeded(config) / MiB)} MiB): ${(err as Error).message}`);
+      throw new BenchError(
+        'ENOSPC',
+        `no space left in ${dir} (the bench needs about ${Math.ceil(bytesNeeded(config) / MiB)} MiB): ${(err as Error).message}`,
+      );
     }
     throw err;
   } finally {

@@ -19,8 +19,10 @@ function perPage(n: number): string {
 function describeRun(report: BenchReport): string {
   const c = report.config;
   const amount = c.writes !== null ? `${c.writes} writes` : `${c.duration} s`;
-  return `${formatBytes(c.pageSize)} pages, ${c.pattern} over ${c.pages} pages (${formatBytes(c.pages * c.pageSize)} a file), ` +
-    `batches of ${c.batch}, ${c.depth} in flight, sync per ${c.sync}; ${amount} per strategy in ${c.rounds} rounds`;
+  return (
+    `${formatBytes(c.pageSize)} pages, ${c.pattern} over ${c.pages} pages (${formatBytes(c.pages * c.pageSize)} a file), ` +
+    `batches of ${c.batch}, ${c.depth} in flight, sync per ${c.sync}; ${amount} per strategy in ${c.rounds} rounds`
+  );
 }
 
 function figures(r: StrategyResult): string[] {
@@ -30,8 +32,11 @@ function figures(r: StrategyResult): string[] {
     formatCount(r.pagesPerSec),
     `${formatCount(r.pagesPerSecRange.min)}..${formatCount(r.pagesPerSecRange.max)}`,
     formatCount(r.mibPerSec),
-    micros(r.latencyUs.p50), micros(r.latencyUs.p99), micros(r.latencyUs.p999),
-    micros(r.batchLatencyUs.p50), micros(r.batchLatencyUs.p99),
+    micros(r.latencyUs.p50),
+    micros(r.latencyUs.p99),
+    micros(r.latencyUs.p999),
+    micros(r.batchLatencyUs.p50),
+    micros(r.batchLatencyUs.p99),
     r.deviceBytesPerPage === null ? dash : formatBytes(r.deviceBytesPerPage),
     perPage(r.flushesPerPage),
     r.deviceFlushesPerPage === null ? dash : perPage(r.deviceFlushesPerPage),
@@ -56,25 +61,65 @@ export function formatBenchReport(report: BenchReport): string {
       ['statx', `atomic ${atomicLimits}; DIO alignment ${statx.dioMemAlign}/${statx.dioOffsetAlign}`],
       ['block device', device],
       ['atomic path', `${stack.atomicPath} for ${formatBytes(report.config.pageSize)} pages`],
-      ['engine', report.config.depth === 1 ? 'synchronous calls (depth 1)' : `${report.engine.name}: ${report.engine.reason}`],
+      [
+        'engine',
+        report.config.depth === 1 ? 'synchronous calls (depth 1)' : `${report.engine.name}: ${report.engine.reason}`,
+      ],
     ]),
     '',
     table([
-      ['strategy', 'in flight', 'pages/s', 'rounds', 'MiB/s', 'p50 µs', 'p99 µs', 'p99.9 µs', 'batch p50 µs', 'batch p99 µs', 'device/page', 'syncs/page', 'dev flushes/page'],
+      [
+        'strategy',
+        'in flight',
+        'pages/s',
+        'rounds',
+        'MiB/s',
+        'p50 µs',
+        'p99 µs',
+        'p99.9 µs',
+        'batch p50 µs',
+        'batch p99 µs',
+        'device/page',
+        'syncs/page',
+        'dev flushes/page',
+      ],
       ...results.map(figures),
     ]),
   ];
   const compared = results.filter((r) => r.vsUnprotected && r.strategy !== 'unprotected');
   if (compared.length > 0) {
-    lines.push('', table([
-      ['vs unprotected', 'pages/s', 'p50', 'p99', 'p99.9', 'batch p50', 'batch p99', 'device/page', 'syncs/page', 'dev flushes/page'],
-      ...compared.map((r) => {
-        const v = r.vsUnprotected!;
-        return [r.strategy, ratio(v.pagesPerSec), ratio(v.latencyP50), ratio(v.latencyP99), ratio(v.latencyP999),
-          ratio(v.batchLatencyP50), ratio(v.batchLatencyP99), ratio(v.deviceBytesPerPage), ratio(v.flushesPerPage),
-          ratio(v.deviceFlushesPerPage)];
-      }),
-    ]));
+    lines.push(
+      '',
+      table([
+        [
+          'vs unprotected',
+          'pages/s',
+          'p50',
+          'p99',
+          'p99.9',
+          'batch p50',
+          'batch p99',
+          'device/page',
+          'syncs/page',
+          'dev flushes/page',
+        ],
+        ...compared.map((r) => {
+          const v = r.vsUnprotected!;
+          return [
+            r.strategy,
+            ratio(v.pagesPerSec),
+            ratio(v.latencyP50),
+            ratio(v.latencyP99),
+            ratio(v.latencyP999),
+            ratio(v.batchLatencyP50),
+            ratio(v.batchLatencyP99),
+            ratio(v.deviceBytesPerPage),
+            ratio(v.flushesPerPage),
+            ratio(v.deviceFlushesPerPage),
+          ];
+        }),
+      ]),
+    );
   }
   lines.push('', `verdict: ${report.verdict}`);
   for (const note of report.notes) lines.push(`note: ${note}`);

@@ -2,7 +2,15 @@
 // anything is created on disk. Errors are Node's argument errors.
 import { invalidArgType, invalidArgValue, outOfRange } from '../errors';
 import { GROWTH_BYTES } from '../page-file/page-file';
-import { DEFAULT_PAGE_SIZE, MAX_BATCH_PAGES, PAGE_FILE_PAGE_SIZES, PAGE_SIZE_RANGE, validateInteger, validateOneOf, validatePageSize } from '../validate';
+import {
+  DEFAULT_PAGE_SIZE,
+  MAX_BATCH_PAGES,
+  PAGE_FILE_PAGE_SIZES,
+  PAGE_SIZE_RANGE,
+  validateInteger,
+  validateOneOf,
+  validatePageSize,
+} from '../validate';
 import { DEFAULT_STRATEGIES, STRATEGIES, type BenchConfig, type Pattern, type Strategy, type SyncMode } from './types';
 
 export interface BenchProgress {
@@ -58,7 +66,12 @@ export const LIMITS = {
 } as const;
 
 /** `value`, checked as an integer within `range`, or `fallback` where it is not given. */
-function integer(name: string, value: unknown, fallback: number, [min, max]: readonly [number, number] = [1, 2 ** 32 - 1]): number {
+function integer(
+  name: string,
+  value: unknown,
+  fallback: number,
+  [min, max]: readonly [number, number] = [1, 2 ** 32 - 1],
+): number {
   if (value === undefined) return fallback;
   validateInteger(name, value, min, max);
   return value;
@@ -81,7 +94,11 @@ export function resolveBenchConfig(options: BenchOptions): BenchConfig & { expli
   const pages = integer('pages', options.pages, DEFAULTS.pages, [batch, Math.floor(2 ** 32 / 2) - 1]);
   const rounds = integer('rounds', options.rounds, DEFAULTS.rounds, LIMITS.rounds);
   if (options.writes !== undefined && options.duration !== undefined) {
-    throw invalidArgValue('options', { writes: options.writes, duration: options.duration }, 'may set writes or duration, not both');
+    throw invalidArgValue(
+      'options',
+      { writes: options.writes, duration: options.duration },
+      'may set writes or duration, not both',
+    );
   }
   const writes = options.writes === undefined ? null : integer('writes', options.writes, 0, [1, 2 ** 31]);
   let duration: number | null = null;
@@ -94,17 +111,27 @@ export function resolveBenchConfig(options: BenchOptions): BenchConfig & { expli
   let strategies = [...DEFAULT_STRATEGIES];
   if (options.strategies !== undefined) {
     const list: unknown = options.strategies;
-    if (!Array.isArray(list) || list.length === 0) throw invalidArgValue('strategies', list, `must be a non-empty array of ${STRATEGIES.join(', ')}`);
+    if (!Array.isArray(list) || list.length === 0)
+      throw invalidArgValue('strategies', list, `must be a non-empty array of ${STRATEGIES.join(', ')}`);
     strategies = list.map((s) => choice('strategies', s, 'atomic', STRATEGIES));
-    if (new Set(strategies).size !== strategies.length) throw invalidArgValue('strategies', list, 'names a strategy twice');
+    if (new Set(strategies).size !== strategies.length)
+      throw invalidArgValue('strategies', list, 'names a strategy twice');
   }
   if (strategies.includes('pagefile')) {
     const [min, max] = PAGE_FILE_PAGE_SIZES;
-    if (pageSize < min || pageSize > max) throw outOfRange('pageSize', `a power of two >= ${min} && <= ${max} for the pagefile strategy`, pageSize);
+    if (pageSize < min || pageSize > max)
+      throw outOfRange('pageSize', `a power of two >= ${min} && <= ${max} for the pagefile strategy`, pageSize);
     if (batch > MAX_BATCH_PAGES) throw outOfRange('batch', `<= ${MAX_BATCH_PAGES} for the pagefile strategy`, batch);
   }
   return {
-    pageSize, batch, depth, pages, rounds, writes, duration, strategies,
+    pageSize,
+    batch,
+    depth,
+    pages,
+    rounds,
+    writes,
+    duration,
+    strategies,
     sync: choice('sync', options.sync, DEFAULTS.sync, ['batch', 'page']),
     pattern: choice('pattern', options.pattern, DEFAULTS.pattern, ['random', 'sequential']),
     explicitStrategies: options.strategies !== undefined,

@@ -18,7 +18,13 @@ export async function findProgram(name: string): Promise<string | null> {
   const dirs = [...(process.env.PATH ?? '').split(':').filter(Boolean), '/usr/sbin', '/sbin'];
   for (const dir of dirs) {
     const candidate = path.join(dir, name);
-    if (await fsp.access(candidate, fsp.constants.X_OK).then(() => true, () => false)) return candidate;
+    if (
+      await fsp.access(candidate, fsp.constants.X_OK).then(
+        () => true,
+        () => false,
+      )
+    )
+      return candidate;
   }
   return null;
 }
@@ -51,13 +57,20 @@ async function unmount(dir: string): Promise<void> {
 }
 
 /** Runs `work` in a fresh XFS filesystem of `size` bytes, then unmounts and deletes it. */
-export async function withScratchXfs<T>(size: number, signal: AbortSignal | undefined,
-  work: (dir: string) => Promise<T>): Promise<T> {
+export async function withScratchXfs<T>(
+  size: number,
+  signal: AbortSignal | undefined,
+  work: (dir: string) => Promise<T>,
+): Promise<T> {
   if (process.getuid?.() !== 0) {
-    throw new BenchError('ERR_SCRATCH', '--scratch needs root to mount a loop device; run it as root, or give a DIR on the filesystem to test');
+    throw new BenchError(
+      'ERR_SCRATCH',
+      '--scratch needs root to mount a loop device; run it as root, or give a DIR on the filesystem to test',
+    );
   }
   const mkfs = await findProgram('mkfs.xfs');
-  if (!mkfs) throw new BenchError('ERR_SCRATCH', '--scratch needs mkfs.xfs: install xfsprogs (apt-get install xfsprogs)');
+  if (!mkfs)
+    throw new BenchError('ERR_SCRATCH', '--scratch needs mkfs.xfs: install xfsprogs (apt-get install xfsprogs)');
   signal?.throwIfAborted();
   const root = await fsp.mkdtemp(path.join(os.tmpdir(), 'untorn-scratch-'));
   const image = path.join(root, 'xfs.img');

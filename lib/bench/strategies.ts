@@ -37,10 +37,18 @@ export interface BatchSettings {
  * records each in-place write's latency in µs, and returns the durability
  * calls it made (fdatasync calls plus RWF_DSYNC writes).
  */
-export async function writeBatch(strategy: Strategy, files: StrategyFiles, settings: BatchSettings,
-  buffer: Buffer, pages: Uint32Array, firstWrite: number, latencies: Samples | null): Promise<number> {
+export async function writeBatch(
+  strategy: Strategy,
+  files: StrategyFiles,
+  settings: BatchSettings,
+  buffer: Buffer,
+  pages: Uint32Array,
+  firstWrite: number,
+  latencies: Samples | null,
+): Promise<number> {
   const { pageSize, depth } = settings;
-  if (strategy === 'pagefile') return writePageFileBatch(files.pageFile!, pageSize, buffer, pages, firstWrite, latencies);
+  if (strategy === 'pagefile')
+    return writePageFileBatch(files.pageFile!, pageSize, buffer, pages, firstWrite, latencies);
   const dsync = settings.sync === 'page';
   const options = { dsync };
   const sync = depth === 1;
@@ -58,9 +66,10 @@ export async function writeBatch(strategy: Strategy, files: StrategyFiles, setti
       files.doublewrite!.writeSync(buffer.subarray(0, pages.length * pageSize), 0, options);
       if (!dsync) files.doublewrite!.datasyncSync();
     }
-    const writePage = strategy === 'atomic'
-      ? (v: Buffer, p: number) => data.writeAtomicSync(v, p, options)
-      : (v: Buffer, p: number) => data.writeSync(v, p, options);
+    const writePage =
+      strategy === 'atomic'
+        ? (v: Buffer, p: number) => data.writeAtomicSync(v, p, options)
+        : (v: Buffer, p: number) => data.writeSync(v, p, options);
     for (let i = 0; i < views.length; i++) {
       const start = performance.now();
       writePage(views[i], pages[i] * pageSize);
@@ -71,13 +80,17 @@ export async function writeBatch(strategy: Strategy, files: StrategyFiles, setti
   }
 
   if (strategy === 'doublewrite') {
-    await files.doublewrite!.writeBatch([{ buffer: buffer.subarray(0, pages.length * pageSize), position: 0 }],
-      { dsync, datasync: !dsync });
+    await files.doublewrite!.writeBatch([{ buffer: buffer.subarray(0, pages.length * pageSize), position: 0 }], {
+      dsync,
+      datasync: !dsync,
+    });
   }
   const writeEngineBatch = strategy === 'atomic' ? data.writeAtomicBatch.bind(data) : data.writeBatch.bind(data);
   for (let first = 0; first < views.length; first += depth) {
     const last = first + depth >= views.length;
-    const entries = views.slice(first, first + depth).map((buffer, k) => ({ buffer, position: pages[first + k] * pageSize }));
+    const entries = views
+      .slice(first, first + depth)
+      .map((buffer, k) => ({ buffer, position: pages[first + k] * pageSize }));
     const start = performance.now();
     await writeEngineBatch(entries, { dsync, datasync: last && !dsync });
     const micros = (performance.now() - start) * 1000;
@@ -87,8 +100,14 @@ export async function writeBatch(strategy: Strategy, files: StrategyFiles, setti
 }
 
 /** A batch as one writePages call: the payloads stamped in place in `buffer`, one page a page-size stride. */
-async function writePageFileBatch(file: PageFile, pageSize: number, buffer: Buffer, pages: Uint32Array, firstWrite: number,
-  latencies: Samples | null): Promise<number> {
+async function writePageFileBatch(
+  file: PageFile,
+  pageSize: number,
+  buffer: Buffer,
+  pages: Uint32Array,
+  firstWrite: number,
+  latencies: Samples | null,
+): Promise<number> {
   const writes = Array.from(pages, (page, i) => {
     const data = buffer.subarray(i * pageSize, i * pageSize + file.payloadSize);
     stampPage(data, page, firstWrite + i);

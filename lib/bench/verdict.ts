@@ -12,9 +12,12 @@ export function verdict(stack: BenchStack, results: StrategyResult[], atomicLeft
   const unprotected = get('unprotected');
   if (atomic && doublewrite) {
     const r = atomic.pagesPerSec / doublewrite.pagesPerSec;
-    const via = stack.atomicPath === 'software' ? `the ${stack.filesystem.toUpperCase()} software path is` : 'atomic writes are';
-    if (r >= 1 + SAME) return `atomic writes are ${formatRatio(r)} faster than double-write here (${stack.atomicPath} path); double-write can go`;
-    if (r > 1 - SAME) return `atomic writes are as fast as double-write here (${formatRatio(r)}, ${stack.atomicPath} path); they save double-write's extra copy`;
+    const via =
+      stack.atomicPath === 'software' ? `the ${stack.filesystem.toUpperCase()} software path is` : 'atomic writes are';
+    if (r >= 1 + SAME)
+      return `atomic writes are ${formatRatio(r)} faster than double-write here (${stack.atomicPath} path); double-write can go`;
+    if (r > 1 - SAME)
+      return `atomic writes are as fast as double-write here (${formatRatio(r)}, ${stack.atomicPath} path); they save double-write's extra copy`;
     return `${via} slower than double-write here (${formatRatio(r)}); keep double-write`;
   }
   if (doublewrite && unprotected) {
@@ -27,5 +30,7 @@ export function verdict(stack: BenchStack, results: StrategyResult[], atomicLeft
     return `atomic writes run at ${formatRatio(atomic.pagesPerSec / unprotected.pagesPerSec)} the speed of unprotected writes here (${stack.atomicPath} path)`;
   }
   const only = results[0];
-  return only ? `${only.strategy}: ${Math.round(only.pagesPerSec)} pages/s (nothing to compare with)` : 'nothing was measured';
+  return only
+    ? `${only.strategy}: ${Math.round(only.pagesPerSec)} pages/s (nothing to compare with)`
+    : 'nothing was measured';
 }

@@ -40,7 +40,8 @@ export class PageSequence {
     const seen = new Set<number>();
     for (let i = 0; i < size; i++) {
       let page: number;
-      do page = Math.floor(this.#random() * this.#pages); while (seen.has(page));
+      do page = Math.floor(this.#random() * this.#pages);
+      while (seen.has(page));
       seen.add(page);
       batch[i] = page;
     }
@@ -62,7 +63,9 @@ export function stampPage(page: Buffer, pageNumber: number, writeNumber: number)
 /** The write number a page holds, or -1 when its stamps disagree with its place or each other. */
 export function readStamp(page: Buffer, pageNumber: number): number {
   const head = page.readUInt32LE(4);
-  const ok = page.readUInt32LE(0) === pageNumber && page.readUInt32LE(page.length - STAMP_BYTES) === pageNumber &&
+  const ok =
+    page.readUInt32LE(0) === pageNumber &&
+    page.readUInt32LE(page.length - STAMP_BYTES) === pageNumber &&
     page.readUInt32LE(page.length - 4) === head;
   return ok ? head : -1;
 }

@@ -66,7 +66,10 @@ export function parseChoice<T extends string>(name: string, text: string, choice
 
 /** A comma-separated list of distinct words from a fixed set, in the order given. */
 export function parseList<T extends string>(name: string, text: string, choices: readonly T[]): T[] {
-  const items = text.split(',').map((s) => s.trim()).filter(Boolean);
+  const items = text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (items.length === 0) throw new UsageError(`--${name} needs at least one of ${choices.join(', ')}`);
   const list = items.map((item) => parseChoice(name, item, choices));
   if (new Set(list).size !== list.length) throw new UsageError(`--${name} names a strategy twice: '${text}'`);

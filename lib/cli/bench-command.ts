@@ -7,7 +7,16 @@ import { formatBenchReport } from '../bench/format';
 import { bytesNeeded, DEFAULTS, resolveBenchConfig, type BenchOptions } from '../bench/options';
 import { scratchSize, withScratchXfs } from '../bench/scratch';
 import { DEFAULT_STRATEGIES, STRATEGIES, type BenchConfig } from '../bench/types';
-import { asUsageError, parseChoice, parseCommandLine, parseInteger, parseList, parseSeconds, parseSize, UsageError } from './args';
+import {
+  asUsageError,
+  parseChoice,
+  parseCommandLine,
+  parseInteger,
+  parseList,
+  parseSeconds,
+  parseSize,
+  UsageError,
+} from './args';
 import { withInterrupt } from './interrupt';
 import type { Command } from './command';
 import { progressLine } from './progress';
@@ -52,7 +61,10 @@ const OPTIONS = {
 } as const;
 
 /** The options as the engine takes them, and the settings they come to; every value checked before anything is created. */
-function benchOptions(values: Record<string, string | boolean | undefined>): { options: BenchOptions; config: BenchConfig } {
+function benchOptions(values: Record<string, string | boolean | undefined>): {
+  options: BenchOptions;
+  config: BenchConfig;
+} {
   const text = (name: string) => values[name] as string | undefined;
   const maybe = <T>(name: string, parse: (name: string, text: string) => T) =>
     text(name) === undefined ? undefined : parse(name, text(name)!);
@@ -68,7 +80,8 @@ function benchOptions(values: Record<string, string | boolean | undefined>): { o
     rounds: maybe('rounds', parseInteger),
     strategies: maybe('strategies', (n, t) => parseList(n, t, STRATEGIES)),
   };
-  if (options.duration !== undefined && options.writes !== undefined) throw new UsageError('give --duration or --writes, not both');
+  if (options.duration !== undefined && options.writes !== undefined)
+    throw new UsageError('give --duration or --writes, not both');
   try {
     return { options, config: resolveBenchConfig(options) };
   } catch (err) {
@@ -88,7 +101,8 @@ export const benchCommand: Command = {
   usage: USAGE,
   async run(args) {
     const { values, positionals } = parseCommandLine(args, OPTIONS);
-    if (positionals.length > 1) throw new UsageError(`one DIR at most, got ${positionals.length}: ${positionals.join(' ')}`);
+    if (positionals.length > 1)
+      throw new UsageError(`one DIR at most, got ${positionals.length}: ${positionals.join(' ')}`);
     const scratch = values.scratch === true;
     if (scratch && positionals.length > 0) throw new UsageError('give DIR or --scratch, not both');
     const { options, config } = benchOptions(values);

@@ -41,7 +41,11 @@ export const checkCommand: Command = {
       json: { type: 'boolean' },
     });
     if (positionals.length !== 1) {
-      throw new UsageError(positionals.length === 0 ? 'missing PATH' : `one PATH expected, got ${positionals.length}: ${positionals.join(' ')}`);
+      throw new UsageError(
+        positionals.length === 0
+          ? 'missing PATH'
+          : `one PATH expected, got ${positionals.length}: ${positionals.join(' ')}`,
+      );
     }
     const report = await checkPageFile(positionals[0], values.doublewrite as string | undefined);
     process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : formatCheckReport(report));

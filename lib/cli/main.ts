@@ -23,7 +23,8 @@ Run 'untorn <command> --help' for a command's options.
 /** The one line an error becomes: kernel and usage errors have good messages; others get their name. */
 function describeError(err: unknown): string {
   if (err instanceof UsageError) return err.message;
-  if (err instanceof Error) return 'code' in err && typeof err.code === 'string' ? err.message : `${err.name}: ${err.message}`;
+  if (err instanceof Error)
+    return 'code' in err && typeof err.code === 'string' ? err.message : `${err.name}: ${err.message}`;
   return String(err);
 }
 
@@ -34,12 +35,15 @@ export async function main(argv: string[]): Promise<number> {
     return name === undefined ? 2 : 0;
   }
   if (name === '--version' || name === '-V') {
-    process.stdout.write(`${(JSON.parse(readFileSync(path.join(__dirname, '../../package.json'), 'utf8')) as { version: string }).version}\n`);
+    process.stdout.write(
+      `${(JSON.parse(readFileSync(path.join(__dirname, '../../package.json'), 'utf8')) as { version: string }).version}\n`,
+    );
     return 0;
   }
   const command = COMMANDS.find((c) => c.name === name);
   try {
-    if (!command) throw new UsageError(`unknown command '${name}' (commands: ${COMMANDS.map((c) => c.name).join(', ')})`);
+    if (!command)
+      throw new UsageError(`unknown command '${name}' (commands: ${COMMANDS.map((c) => c.name).join(', ')})`);
     if (args.includes('--help') || args.includes('-h')) {
       process.stdout.write(`${command.usage}\n`);
       return 0;

@@ -34,7 +34,11 @@ export const probeCommand: Command = {
       try: { type: 'boolean' },
     });
     if (positionals.length !== 1) {
-      throw new UsageError(positionals.length === 0 ? 'missing PATH' : `one PATH expected, got ${positionals.length}: ${positionals.join(' ')}`);
+      throw new UsageError(
+        positionals.length === 0
+          ? 'missing PATH'
+          : `one PATH expected, got ${positionals.length}: ${positionals.join(' ')}`,
+      );
     }
     const text = values['page-size'] as string | undefined;
     const pageSize = text === undefined ? DEFAULT_PAGE_SIZE : parseSize('page-size', text);
@@ -43,7 +47,9 @@ export const probeCommand: Command = {
     } catch (err) {
       throw asUsageError(err);
     }
-    const report = await withInterrupt((signal) => probe(positionals[0], { try: values.try === true, pageSize, signal }));
+    const report = await withInterrupt((signal) =>
+      probe(positionals[0], { try: values.try === true, pageSize, signal }),
+    );
     process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : formatProbeReport(report));
     return 0;
   },

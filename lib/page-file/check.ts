@@ -21,7 +21,11 @@ export async function checkPageFile(path: string, doublewritePath?: string): Pro
   try {
     const header = await readHeader(io);
     if (header.state !== 'ok') {
-      throw new PageFileError('ERR_PAGEFILE_FORMAT', `${path} is not a page file: ${header.state === 'empty' ? 'it has no header' : header.why}`, { path });
+      throw new PageFileError(
+        'ERR_PAGEFILE_FORMAT',
+        `${path} is not a page file: ${header.state === 'empty' ? 'it has no header' : header.why}`,
+        { path },
+      );
     }
     pageSize = header.header.pageSize;
   } finally {

@@ -65,20 +65,21 @@ export function encodeHeader(target: Buffer, header: FileHeader): void {
 }
 
 export type HeaderReading =
-  | { state: 'ok'; header: FileHeader }
-  | { state: 'empty' }
-  | { state: 'invalid'; why: string };
+  { state: 'ok'; header: FileHeader } | { state: 'empty' } | { state: 'invalid'; why: string };
 
 function decodeCopy(copy: Buffer): HeaderReading {
   if (isZero(copy)) return { state: 'empty' };
   if (!copy.subarray(0, 8).equals(HEADER_MAGIC)) return { state: 'invalid', why: 'no page file magic' };
   const v = dataView(copy);
-  if (v.getUint32(CRC_AT, true) !== crcOf(copy.subarray(0, CRC_AT))) return { state: 'invalid', why: 'header checksum mismatch' };
+  if (v.getUint32(CRC_AT, true) !== crcOf(copy.subarray(0, CRC_AT)))
+    return { state: 'invalid', why: 'header checksum mismatch' };
   const version = v.getUint32(8, true);
-  if (version !== FORMAT_VERSION) return { state: 'invalid', why: `format version ${version}, this untorn reads version ${FORMAT_VERSION}` };
+  if (version !== FORMAT_VERSION)
+    return { state: 'invalid', why: `format version ${version}, this untorn reads version ${FORMAT_VERSION}` };
   const code = v.getUint32(12, true);
   const kind = (Object.keys(KIND_CODE) as FileKind[]).find((k) => KIND_CODE[k] === code);
-  if (kind === undefined || v.getUint32(20, true) !== TRAILER_SIZE) return { state: 'invalid', why: 'unknown file kind' };
+  if (kind === undefined || v.getUint32(20, true) !== TRAILER_SIZE)
+    return { state: 'invalid', why: 'unknown file kind' };
   return { state: 'ok', header: { kind, pageSize: v.getUint32(16, true), fileId: Buffer.from(copy.subarray(24, 40)) } };
 }
 
@@ -94,7 +95,9 @@ export function decodeHeader(start: Buffer): HeaderReading {
     const second = decodeCopy(start.subarray(secondCopyAt(pageSize), secondCopyAt(pageSize) + HEADER_BYTES));
     if (second.state === 'ok' && second.header.pageSize === pageSize) return second;
   }
-  return first.state === 'empty' && isZero(start) ? first : { state: 'invalid', why: first.state === 'invalid' ? first.why : 'header damaged' };
+  return first.state === 'empty' && isZero(start)
+    ? first
+    : { state: 'invalid', why: first.state === 'invalid' ? first.why : 'header damaged' };
 }
 
 /** The first 8 bytes of the file id, stamped into every page so a page of another page file is told apart. */
@@ -137,10 +140,7 @@ export function sealPage(image: Buffer, page: number, seal: Seal, body = image.s
 }
 
 /** What a page slot holds. */
-export type PageState =
-  | { state: 'ok'; seq: bigint }
-  | { state: 'empty' }
-  | { state: 'corrupt'; reason: string };
+export type PageState = { state: 'ok'; seq: bigint } | { state: 'empty' } | { state: 'corrupt'; reason: string };
 
 /** Checks a page image read from slot `page`: checksum, then whose page it is. */
 export function inspectPage(image: Buffer, page: number, tag: bigint): PageState {
@@ -148,7 +148,8 @@ export function inspectPage(image: Buffer, page: number, tag: bigint): PageState
   if (image.readUInt32LE(image.length - 4) !== crcOf(image.subarray(0, image.length - 4))) {
     return isZero(image) ? { state: 'empty' } : { state: 'corrupt', reason: 'checksum mismatch (torn or damaged)' };
   }
-  if (image.readBigUInt64LE(t + 16) !== tag) return { state: 'corrupt', reason: 'foreign: a page of another page file' };
+  if (image.readBigUInt64LE(t + 16) !== tag)
+    return { state: 'corrupt', reason: 'foreign: a page of another page file' };
   const holds = image.readBigUInt64LE(t);
   if (holds !== BigInt(page)) return { state: 'corrupt', reason: `misdirected: holds page ${holds}` };
   return { state: 'ok', seq: image.readBigUInt64LE(t + 8) };
@@ -170,7 +171,13 @@ export function batchAreaBytes(batchPages: number, pageSize: number): number {
 }
 
 /** Writes a batch header listing `pages` (in the order of the copies after it). */
-export function encodeBatchHeader(target: Buffer, pages: readonly number[], seq: bigint, fileId: Buffer, pageSize: number): void {
+export function encodeBatchHeader(
+  target: Buffer,
+  pages: readonly number[],
+  seq: bigint,
+  fileId: Buffer,
+  pageSize: number,
+): void {
   target.fill(0);
   BATCH_MAGIC.copy(target, 0);
   target.writeUInt32LE(FORMAT_VERSION, 8);
@@ -190,17 +197,20 @@ function batchCrc(header: Buffer, count: number): number {
 }
 
 export type BatchHeaderReading =
-  | { state: 'ok'; seq: bigint; pages: number[] }
-  | { state: 'empty' }
-  | { state: 'invalid' };
+  { state: 'ok'; seq: bigint; pages: number[] } | { state: 'empty' } | { state: 'invalid' };
 
 /**
  * Reads a batch header from the first bytes of the batch area; when its page
  * list runs past `start` (many small pages), says how many bytes it needs.
  */
-export function decodeBatchHeader(start: Buffer, fileId: Buffer, pageSize: number): BatchHeaderReading | { state: 'needs'; bytes: number } {
+export function decodeBatchHeader(
+  start: Buffer,
+  fileId: Buffer,
+  pageSize: number,
+): BatchHeaderReading | { state: 'needs'; bytes: number } {
   if (isZero(start.subarray(0, BATCH_FIXED_BYTES))) return { state: 'empty' };
-  if (!start.subarray(0, 8).equals(BATCH_MAGIC) || start.readUInt32LE(8) !== FORMAT_VERSION) return { state: 'invalid' };
+  if (!start.subarray(0, 8).equals(BATCH_MAGIC) || start.readUInt32LE(8) !== FORMAT_VERSION)
+    return { state: 'invalid' };
   const count = start.readUInt32LE(12);
   const bytes = batchHeaderBytes(count, pageSize);
   if (bytes > start.length) return { state: 'needs', bytes };

@@ -83,12 +83,21 @@ class DirectIo implements PageIo {
   }
 
   async write(entries: BatchEntry[], atomic: boolean, datasync: boolean): Promise<void> {
-    const counts = await (atomic ? this.file.writeAtomicBatch(entries, { datasync }) : this.file.writeBatch(entries, { datasync }));
+    const counts = await (atomic
+      ? this.file.writeAtomicBatch(entries, { datasync })
+      : this.file.writeBatch(entries, { datasync }));
     // A write that runs out of space mid-way comes back short, not failed: write the rest, which
     // either succeeds or fails with the errno itself (ENOSPC). An atomic write is never short.
-    const rest = entries.flatMap(({ buffer, position }, i) => counts[i] < buffer.byteLength
-      ? [{ buffer: new Uint8Array(buffer.buffer, buffer.byteOffset + counts[i], buffer.byteLength - counts[i]), position: position + counts[i] }]
-      : []);
+    const rest = entries.flatMap(({ buffer, position }, i) =>
+      counts[i] < buffer.byteLength
+        ? [
+            {
+              buffer: new Uint8Array(buffer.buffer, buffer.byteOffset + counts[i], buffer.byteLength - counts[i]),
+              position: position + counts[i],
+            },
+          ]
+        : [],
+    );
     if (rest.length > 0) await this.write(rest, false, datasync);
   }
 

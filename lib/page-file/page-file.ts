@@ -6,10 +6,31 @@
 import { randomBytes } from 'node:crypto';
 import { allocAligned } from '../buffers';
 import { closedError, PageFileError } from '../errors';
-import { validatePageFileOptions, validatePageNumber, validatePageWrites, validatePayload, type PageFileSettings } from '../validate';
 import {
-  batchAreaBytes, batchAreaOffset, batchHeaderBytes, decodeHeader, encodeBatchHeader, encodeHeader, fileTag,
-  inspectPage, isZero, pageOffset, sealFor, sealPage, TRAILER_SIZE, type FileHeader, type FileKind, type HeaderReading, type PageState,
+  validatePageFileOptions,
+  validatePageNumber,
+  validatePageWrites,
+  validatePayload,
+  type PageFileSettings,
+} from '../validate';
+import {
+  batchAreaBytes,
+  batchAreaOffset,
+  batchHeaderBytes,
+  decodeHeader,
+  encodeBatchHeader,
+  encodeHeader,
+  fileTag,
+  inspectPage,
+  isZero,
+  pageOffset,
+  sealFor,
+  sealPage,
+  TRAILER_SIZE,
+  type FileHeader,
+  type FileKind,
+  type HeaderReading,
+  type PageState,
 } from './format';
 import { directIo, type Create, type PageIo, type PageIoSystem } from './io';
 import { findBatch, pagesToRestore } from './recovery';
@@ -267,12 +288,17 @@ export class PageFile {
   }
 
   #corrupt(page: number, reason: string): PageFileError {
-    return new PageFileError('ERR_PAGE_CORRUPT', `page ${page} of ${this.path} is corrupt: ${reason}`, { path: this.path, page, reason });
+    return new PageFileError('ERR_PAGE_CORRUPT', `page ${page} of ${this.path} is corrupt: ${reason}`, {
+      path: this.path,
+      page,
+      reason,
+    });
   }
 
   /** The payload into `target`, or as a Buffer of its own (`owned`: `bytes` is this read's alone, so no copy). */
   #deliver(bytes: Buffer, target: ArrayBufferView | undefined, owned: boolean): Buffer {
-    if (target === undefined) return owned ? bytes.subarray(0, this.payloadSize) : Buffer.from(bytes.subarray(0, this.payloadSize));
+    if (target === undefined)
+      return owned ? bytes.subarray(0, this.payloadSize) : Buffer.from(bytes.subarray(0, this.payloadSize));
     const out = asBytes(target);
     bytes.copy(out, 0, 0, this.payloadSize);
     return out;
@@ -361,7 +387,9 @@ export class PageFile {
 
   /** The batch buffer: room for the largest batch header and batchPages pages, made once. */
   #buffer(headerBytes: number): Buffer {
-    this.#batchBuffer ??= allocAligned(batchHeaderBytes(this.#batchPages, this.pageSize) + this.#batchPages * this.pageSize);
+    this.#batchBuffer ??= allocAligned(
+      batchHeaderBytes(this.#batchPages, this.pageSize) + this.#batchPages * this.pageSize,
+    );
     return this.#batchBuffer.subarray(0, headerBytes + this.#batchPages * this.pageSize);
   }
 
@@ -389,14 +417,21 @@ export class PageFile {
     this.#zeros ??= allocAligned(chunkPages * pageSize);
     const writes = [];
     for (let at = this.#allocatedPages; at < target; at += chunkPages) {
-      writes.push({ buffer: this.#zeros.subarray(0, Math.min(chunkPages, target - at) * pageSize), position: pageOffset(at, pageSize) });
+      writes.push({
+        buffer: this.#zeros.subarray(0, Math.min(chunkPages, target - at) * pageSize),
+        position: pageOffset(at, pageSize),
+      });
     }
     await this.#data.write(writes, false, true);
     this.#allocatedPages = target;
   }
 }
 
-async function openOrCreate(system: PageIoSystem, path: string, flags: PageFileSettings['flags']): Promise<{ io: PageIo; made: boolean }> {
+async function openOrCreate(
+  system: PageIoSystem,
+  path: string,
+  flags: PageFileSettings['flags'],
+): Promise<{ io: PageIo; made: boolean }> {
   if (flags === 'r') return { io: await system.open(path, false, 'no'), made: false };
   if (flags === 'r+') return { io: await system.open(path, true, 'no'), made: false };
   if (flags === 'w+' || flags === 'wx+') {
@@ -426,7 +461,8 @@ export async function readHeader(io: PageIo): Promise<HeaderReading> {
 function checkHeader(header: FileHeader, io: PageIo, kind: FileKind, pageSize: number, fileId: Buffer | null): Buffer {
   if (header.kind !== kind) throw formatError(io.path, `it is a ${header.kind} file, not a ${kind} file`);
   if (header.pageSize !== pageSize) throw formatError(io.path, `its page size is ${header.pageSize}, not ${pageSize}`);
-  if (fileId !== null && !header.fileId.equals(fileId)) throw formatError(io.path, 'it belongs to another page file (its file id differs)');
+  if (fileId !== null && !header.fileId.equals(fileId))
+    throw formatError(io.path, 'it belongs to another page file (its file id differs)');
   return header.fileId;
 }
 
@@ -453,7 +489,11 @@ async function lastWrittenPage(data: PageIo, allocatedPages: number, pageSize: n
 }
 
 /** openPageFile over any I/O system: the real one, or (in tests) one that simulates crashes. */
-export async function openPageFileWith(system: PageIoSystem, path: string, options?: PageFileOptions): Promise<PageFile> {
+export async function openPageFileWith(
+  system: PageIoSystem,
+  path: string,
+  options?: PageFileOptions,
+): Promise<PageFile> {
   const settings = validatePageFileOptions(path, options);
   const { pageSize, flags, doublewritePath, batchPages } = settings;
   const writable = flags !== 'r';
@@ -461,7 +501,11 @@ export async function openPageFileWith(system: PageIoSystem, path: string, optio
   let dblwr: PageIo | null = null;
   try {
     if (!data.lock(writable)) {
-      throw new PageFileError('ERR_PAGEFILE_LOCKED', `page file ${path} is open for writing elsewhere (this process or another)`, { path });
+      throw new PageFileError(
+        'ERR_PAGEFILE_LOCKED',
+        `page file ${path} is open for writing elsewhere (this process or another)`,
+        { path },
+      );
     }
     const { strategy, reason } = chooseStrategy(settings.strategy, await system.stack(data), pageSize, path);
     if (flags === 'w+') await data.truncate(0);
@@ -475,7 +519,10 @@ export async function openPageFileWith(system: PageIoSystem, path: string, optio
       fileId = randomBytes(16);
       await writeHeader(data, 'data', pageSize, fileId);
     } else {
-      throw formatError(path, header.state === 'empty' ? (size === 0 ? 'it is empty' : 'its header is all zeros') : header.why);
+      throw formatError(
+        path,
+        header.state === 'empty' ? (size === 0 ? 'it is empty' : 'its header is all zeros') : header.why,
+      );
     }
     const fresh = header.state !== 'ok';
 
@@ -505,7 +552,11 @@ export async function openPageFileWith(system: PageIoSystem, path: string, optio
           for (const { page, image } of restore) overlay.set(page, image);
         } else if (restore.length > 0) {
           // The copies stay where they are until this is durable, so a crash here is recovered by the next open.
-          await data.write(restore.map(({ page, image }) => ({ buffer: image, position: pageOffset(page, pageSize) })), false, true);
+          await data.write(
+            restore.map(({ page, image }) => ({ buffer: image, position: pageOffset(page, pageSize) })),
+            false,
+            true,
+          );
         }
       }
     } else if (dblwr && wantDblwr) {
@@ -521,7 +572,19 @@ export async function openPageFileWith(system: PageIoSystem, path: string, optio
     const allocatedPages = Math.max(0, Math.floor((await data.size()) / pageSize) - 1);
     const pageCount = Math.max(restoredUpTo, fresh ? 0 : await lastWrittenPage(data, allocatedPages, pageSize));
     return new PageFile(CONSTRUCT, {
-      settings, path, strategy, reason, recovery, data, dblwr, fileId, writable, nextSeq, allocatedPages, pageCount, overlay,
+      settings,
+      path,
+      strategy,
+      reason,
+      recovery,
+      data,
+      dblwr,
+      fileId,
+      writable,
+      nextSeq,
+      allocatedPages,
+      pageCount,
+      overlay,
     });
   } catch (err) {
     await Promise.allSettled([data.close(), dblwr?.close()]);

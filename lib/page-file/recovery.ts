@@ -3,9 +3,7 @@
 // number and sequence agree), and which home pages it must restore: those
 // that are torn, empty, misplaced, or hold an older write than the copy.
 import { allocAligned } from '../buffers';
-import {
-  batchAreaOffset, decodeBatchHeader, inspectPage, pageOffset, type PageState,
-} from './format';
+import { batchAreaOffset, decodeBatchHeader, inspectPage, pageOffset, type PageState } from './format';
 import type { PageIo } from './io';
 
 /** The last batch of the doublewrite file. */
@@ -58,8 +56,12 @@ export function needsRestore(home: PageState, seq: bigint): boolean {
 }
 
 /** The copies whose home pages need restoring, read from the data file. */
-export async function pagesToRestore(data: PageIo, copies: NonNullable<BatchFound['copies']>, tag: bigint,
-  pageSize: number): Promise<{ page: number; image: Buffer }[]> {
+export async function pagesToRestore(
+  data: PageIo,
+  copies: NonNullable<BatchFound['copies']>,
+  tag: bigint,
+  pageSize: number,
+): Promise<{ page: number; image: Buffer }[]> {
   const homes = allocAligned(copies.pages.length * pageSize);
   const views = copies.pages.map((_, i) => homes.subarray(i * pageSize, (i + 1) * pageSize));
   await data.read(copies.pages.map((page, i) => ({ buffer: views[i], position: pageOffset(page, pageSize) })));

@@ -14,36 +14,60 @@ function facts(path: AtomicPath, s: StackFacts, pageSize: number): string {
   const size = formatBytes(pageSize);
   const fs = s.fsType ?? 'this filesystem';
   const device = s.device ? `on ${s.device.device}` : 'with no block device under it';
-  if (path === 'hardware') return `${size} atomic writes take the hardware path here (${fs} ${device}, up to ${formatBytes(s.device?.unitMaxBytes ?? s.info.unitMax)})`;
-  if (path === 'software') return `${size} atomic writes take the XFS software (copy-on-write) path here (no hardware atomic writes ${device})`;
+  if (path === 'hardware')
+    return `${size} atomic writes take the hardware path here (${fs} ${device}, up to ${formatBytes(s.device?.unitMaxBytes ?? s.info.unitMax)})`;
+  if (path === 'software')
+    return `${size} atomic writes take the XFS software (copy-on-write) path here (no hardware atomic writes ${device})`;
   if (!s.info.supported) return `${fs} ${device} cannot write atomically here (statx reports no atomic write support)`;
   return `${fs} cannot write ${size} atomically here (its atomic writes are ${formatBytes(s.info.unitMin)} to ${formatBytes(s.info.unitMax)})`;
 }
 
 /** The strategy in use and why; ERR_ATOMIC_UNSUPPORTED where 'atomic' is asked for and cannot be had. */
-export function chooseStrategy(requested: StrategyOption, stack: StackFacts, pageSize: number, file: string):
-  { strategy: PageFileStrategy; reason: string } {
+export function chooseStrategy(
+  requested: StrategyOption,
+  stack: StackFacts,
+  pageSize: number,
+  file: string,
+): { strategy: PageFileStrategy; reason: string } {
   const path = atomicPathFor(atomicPaths(stack.fsType, stack.info, stack.device), pageSize);
   const why = facts(path, stack, pageSize);
   switch (requested) {
     case 'atomic':
       if (path === 'none') {
         const { info } = stack;
-        throw new AtomicWriteError('ERR_ATOMIC_UNSUPPORTED', `page file ${file}: strategy 'atomic' needs ${formatBytes(pageSize)} atomic writes: ${why}`, {
-          path: file, length: pageSize, position: 0,
-          unitMin: info.unitMin, unitMax: info.unitMax, dioMemAlign: info.dioMemAlign, dioOffsetAlign: info.dioOffsetAlign,
-        });
+        throw new AtomicWriteError(
+          'ERR_ATOMIC_UNSUPPORTED',
+          `page file ${file}: strategy 'atomic' needs ${formatBytes(pageSize)} atomic writes: ${why}`,
+          {
+            path: file,
+            length: pageSize,
+            position: 0,
+            unitMin: info.unitMin,
+            unitMax: info.unitMax,
+            dioMemAlign: info.dioMemAlign,
+            dioOffsetAlign: info.dioOffsetAlign,
+          },
+        );
       }
       return { strategy: 'atomic', reason: `strategy 'atomic' as asked: ${why}; each page is one RWF_ATOMIC write` };
     case 'doublewrite':
-      return { strategy: 'doublewrite', reason: `strategy 'doublewrite' as asked: ${why}; each batch goes to the doublewrite file first` };
+      return {
+        strategy: 'doublewrite',
+        reason: `strategy 'doublewrite' as asked: ${why}; each batch goes to the doublewrite file first`,
+      };
     case 'unprotected':
-      return { strategy: 'unprotected', reason: `strategy 'unprotected' as asked: pages are written in place only; a torn page is detected by its checksum, not prevented (${why})` };
+      return {
+        strategy: 'unprotected',
+        reason: `strategy 'unprotected' as asked: pages are written in place only; a torn page is detected by its checksum, not prevented (${why})`,
+      };
     case 'auto':
       return path === 'hardware'
         ? { strategy: 'atomic', reason: `${why}: each page is one RWF_ATOMIC write` }
         : path === 'software'
-          ? { strategy: 'doublewrite', reason: `${why}, which untorn measured slower than double-write: pages are double-written` }
+          ? {
+              strategy: 'doublewrite',
+              reason: `${why}, which untorn measured slower than double-write: pages are double-written`,
+            }
           : { strategy: 'doublewrite', reason: `${why}: pages are double-written` };
   }
 }

@@ -33,7 +33,8 @@ function entry(label: string, values: string[]): string {
 function paragraphs(label: string, texts: string[], bullet = ''): string {
   const hang = ' '.repeat(bullet.length);
   const lines = texts.flatMap((text) =>
-    wrap(text, WIDTH - LABEL_WIDTH - bullet.length).map((line, i) => `${i === 0 ? bullet : hang}${line}`));
+    wrap(text, WIDTH - LABEL_WIDTH - bullet.length).map((line, i) => `${i === 0 ? bullet : hang}${line}`),
+  );
   return entry(label, lines);
 }
 
@@ -95,8 +96,12 @@ function trialTable(trial: TrialRecord[]): string[] {
   const rows = [
     ['length', 'position', 'write', 'case', 'kernel', 'statx says'],
     ...trial.map((t) => [
-      formatBytes(t.length), formatBytes(t.position), t.buffered ? 'buffered' : 'O_DIRECT', t.what,
-      t.ok ? 'ok' : (t.code ?? 'failed'), `${t.expected ? 'ok' : 'refuse'}${t.ok === t.expected ? '' : '  (!)'}`,
+      formatBytes(t.length),
+      formatBytes(t.position),
+      t.buffered ? 'buffered' : 'O_DIRECT',
+      t.what,
+      t.ok ? 'ok' : (t.code ?? 'failed'),
+      `${t.expected ? 'ok' : 'refuse'}${t.ok === t.expected ? '' : '  (!)'}`,
     ]),
   ];
   return table(rows).split('\n');
@@ -111,11 +116,13 @@ export function formatProbeReport(r: ProbeReport): string {
   ];
   if (r.filesystem) {
     const fs = r.filesystem;
-    sections.push(entry('filesystem', [
-      `${fs.type} on ${fs.source}, mounted at ${fs.mountPoint}`,
-      `block size ${formatBytes(fs.blockSize)}`,
-      `options ${fs.options}`,
-    ]));
+    sections.push(
+      entry('filesystem', [
+        `${fs.type} on ${fs.source}, mounted at ${fs.mountPoint}`,
+        `block size ${formatBytes(fs.blockSize)}`,
+        `options ${fs.options}`,
+      ]),
+    );
   } else {
     sections.push(entry('filesystem', ['none (a block device)']));
   }

@@ -8,9 +8,7 @@ import path from 'node:path';
 import { blockDeviceLimits, rawStat, toAtomicWriteInfo } from '../capabilities';
 import { invalidArgType, ProbeError } from '../errors';
 import { ioEngine } from '../engine';
-import {
-  atomicPaths, bestAtomicPath, findMount, kernelRelease, readMountInfo, type MountLine,
-} from '../stack';
+import { atomicPaths, bestAtomicPath, findMount, kernelRelease, readMountInfo, type MountLine } from '../stack';
 import { sysfsBlockDir } from '../sysfs';
 import { DEFAULT_PAGE_SIZE, validatePageSize } from '../validate';
 import { devicesUnder } from './devices';
@@ -43,7 +41,9 @@ async function tryWrites(dir: string, pageSize: number, signal: AbortSignal | un
     return await runTrial(dir, signal, pageSize);
   } catch (err) {
     if (!(err instanceof Error && 'syscall' in err)) throw err;
-    throw new ProbeError('ERR_PROBE_TRY_FAILED', `--try needs a temporary file in ${dir}: ${err.message}`, { cause: err });
+    throw new ProbeError('ERR_PROBE_TRY_FAILED', `--try needs a temporary file in ${dir}: ${err.message}`, {
+      cause: err,
+    });
   }
 }
 
@@ -56,7 +56,10 @@ export async function probe(target: string, options: ProbeOptions = {}): Promise
   const st = await rawStat(absolute);
   const kind = targetKind(absolute, st.mode);
   if (attempt && kind === 'block-device') {
-    throw new ProbeError('ERR_PROBE_TRY_DEVICE', `--try writes to a temporary file and never to a device: probe ${absolute} without --try, or probe a path on a filesystem on it`);
+    throw new ProbeError(
+      'ERR_PROBE_TRY_DEVICE',
+      `--try writes to a temporary file and never to a device: probe ${absolute} without --try, or probe a path on a filesystem on it`,
+    );
   }
 
   let info = toAtomicWriteInfo(st);
@@ -73,7 +76,11 @@ export async function probe(target: string, options: ProbeOptions = {}): Promise
   const [major, minor] = isDevice ? [st.rdevMajor, st.rdevMinor] : [st.devMajor, st.devMinor];
   const mount = isDevice ? null : await findMount(absolute, major, minor);
   const filesystem = mount && {
-    type: mount.type, mountPoint: mount.mountPoint, options: mount.options, blockSize: mount.blockSize, source: mount.source,
+    type: mount.type,
+    mountPoint: mount.mountPoint,
+    options: mount.options,
+    blockSize: mount.blockSize,
+    source: mount.source,
   };
   const blockDevice = await blockDeviceLimits(absolute);
   const sysfsDir = await sysfsBlockDir(major, minor);
@@ -82,12 +89,32 @@ export async function probe(target: string, options: ProbeOptions = {}): Promise
   const paths = atomicPaths(filesystem?.type ?? null, info, blockDevice);
   const kernel = kernelRelease();
   const { verdict, advice } = assessStack({
-    target: absolute, kind, kernel, filesystem, info, blockDevice, devices, paths, createError, pageSize,
+    target: absolute,
+    kind,
+    kernel,
+    filesystem,
+    info,
+    blockDevice,
+    devices,
+    paths,
+    createError,
+    pageSize,
     mounts: isDevice ? await mountsOf(major, minor) : [],
   });
   const report: ProbeReport = {
-    target: absolute, kind, statxOf, kernel, engine: ioEngine(), filesystem, statx: info, blockDevice, devices,
-    atomicPath: bestAtomicPath(paths), paths, verdict, advice,
+    target: absolute,
+    kind,
+    statxOf,
+    kernel,
+    engine: ioEngine(),
+    filesystem,
+    statx: info,
+    blockDevice,
+    devices,
+    atomicPath: bestAtomicPath(paths),
+    paths,
+    verdict,
+    advice,
   };
   if (attempt) {
     report.trial = await tryWrites(kind === 'directory' ? absolute : path.dirname(absolute), pageSize, signal);

@@ -10,14 +10,21 @@ import type { TargetKind } from './types';
 
 const S_IFMT = 0o170000;
 const KINDS: Record<number, TargetKind> = { 0o100000: 'file', 0o040000: 'directory', 0o060000: 'block-device' };
-const OTHER_TYPES: Record<number, string> = { 0o010000: 'a FIFO', 0o140000: 'a socket', 0o020000: 'a character device' };
+const OTHER_TYPES: Record<number, string> = {
+  0o010000: 'a FIFO',
+  0o140000: 'a socket',
+  0o020000: 'a character device',
+};
 
 /** What the target is, from its statx mode, or a ProbeError for what probe cannot report on. */
 export function targetKind(target: string, mode: number): TargetKind {
   const kind = KINDS[mode & S_IFMT];
   if (kind !== undefined) return kind;
   const what = OTHER_TYPES[mode & S_IFMT] ?? 'not a regular file, directory or block device';
-  throw new ProbeError('ERR_PROBE_FILE_TYPE', `${target} is ${what}; probe a regular file, a directory or a block device`);
+  throw new ProbeError(
+    'ERR_PROBE_FILE_TYPE',
+    `${target} is ${what}; probe a regular file, a directory or a block device`,
+  );
 }
 
 /**

@@ -43,8 +43,13 @@ const SMALL_PAGE = 4096;
  * told), to show the errno.
  */
 export function planTrials(info: AtomicWriteInfo, pageSize = DEFAULT_PAGE_SIZE): Plan[] {
-  const direct = (what: string, length: number, position: number, expected = false): Plan =>
-    ({ what, length, position, buffered: false, expected });
+  const direct = (what: string, length: number, position: number, expected = false): Plan => ({
+    what,
+    length,
+    position,
+    buffered: false,
+    expected,
+  });
   if (!info.supported) {
     const sizes = [...new Set([SMALL_PAGE, pageSize])].sort((a, b) => a - b);
     return [
@@ -76,7 +81,11 @@ const errnoName = (errno: number): string => fsError(errno, 'pwritev2').code;
  * filesystem to test) and removes the file again, also when `signal` aborts
  * (it is checked between writes). `pageSize` as for planTrials.
  */
-export async function runTrial(dir: string, signal?: AbortSignal, pageSize = DEFAULT_PAGE_SIZE): Promise<TrialRecord[]> {
+export async function runTrial(
+  dir: string,
+  signal?: AbortSignal,
+  pageSize = DEFAULT_PAGE_SIZE,
+): Promise<TrialRecord[]> {
   const file = path.join(dir, `.untorn-try-${process.pid}-${randomBytes(4).toString('hex')}`);
   const handle = await fsp.open(file, 'wx+', 0o600);
   let directFd = -1;

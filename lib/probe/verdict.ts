@@ -42,7 +42,8 @@ export function pagesLabel(pageSize: number): string {
 const XFS_MAX_BLOCK = 64 * KiB;
 
 const DEVICE_SUPPORT = 'NVMe with AWUPF/NAWUPF, or SCSI WRITE ATOMIC';
-const XFS_ANY_DEVICE = 'XFS on Linux 6.16+ (with reflink, the mkfs.xfs default) writes atomically on any device, by software copy-on-write where the device cannot';
+const XFS_ANY_DEVICE =
+  'XFS on Linux 6.16+ (with reflink, the mkfs.xfs default) writes atomically on any device, by software copy-on-write where the device cannot';
 // No figures here: they would go stale. The README's bench table has this project's measurements.
 const SOFTWARE_COST =
   'on XFS over loop devices (no hardware atomic writes), `untorn bench` measured it slower than double-write (README, "Measured here")';
@@ -80,12 +81,17 @@ function assessHardware(s: StackFacts, what: string): Assessment {
   const pages = pagesLabel(s.pageSize);
   return atomicPathFor(s.paths, s.pageSize) === 'hardware'
     ? { verdict: `${pages}: atomic in hardware on ${deviceName(s)} (${sizes})`, advice: [HARDWARE_PAYOFF] }
-    : { verdict: `${pages}: not atomic: ${what} writes ${sizes} atomically here, in hardware on ${deviceName(s)}`, advice: [] };
+    : {
+        verdict: `${pages}: not atomic: ${what} writes ${sizes} atomically here, in hardware on ${deviceName(s)}`,
+        advice: [],
+      };
 }
 
 function assessBlockDevice(s: StackFacts): Assessment {
   const name = s.devices[0]?.name ?? path.basename(s.target);
-  const mounted = s.mounts.map((m) => `It is mounted at ${m.mountPoint} (${m.type}): probe a path there for what that filesystem offers.`);
+  const mounted = s.mounts.map(
+    (m) => `It is mounted at ${m.mountPoint} (${m.type}): probe a path there for what that filesystem offers.`,
+  );
   if (!s.info.supported) {
     return {
       verdict: `${pagesLabel(s.pageSize)}: no atomic writes: ${name} has no hardware atomic write support`,
@@ -128,7 +134,9 @@ function assessXfs(s: StackFacts): Assessment {
       advice: [
         `XFS writes atomically in software only with reflink: check \`xfs_info ${mp}\` for reflink=1 (mkfs.xfs sets it by default; it cannot be added later).`,
         `Without reflink, XFS needs a device with atomic write support (${DEVICE_SUPPORT}).`,
-        ...(/\bdax\b/.test(s.filesystem?.options ?? '') ? ['DAX mounts have no atomic writes: mount without -o dax.'] : []),
+        ...(/\bdax\b/.test(s.filesystem?.options ?? '')
+          ? ['DAX mounts have no atomic writes: mount without -o dax.']
+          : []),
       ],
     };
   }
@@ -139,29 +147,40 @@ function assessXfs(s: StackFacts): Assessment {
   if (paths.hardwareMax > 0) {
     const hw = formatRange(paths.hardwareMin, paths.hardwareMax);
     const beyond = paths.softwareMax > paths.hardwareMax;
-    verdict = pagePath === 'hardware'
-      ? `${pages}: atomic in hardware on ${dev} (${hw})${beyond ? `; XFS software copy-on-write above that, up to ${formatBytes(paths.softwareMax)}` : ''}`
-      : pagePath === 'software'
-        ? `${pages}: atomic via XFS software copy-on-write (${all}); hardware on ${dev} covers only ${hw}`
-        : `${pages}: not atomic: this XFS writes ${all} atomically (in hardware on ${dev}${beyond ? ` up to ${formatBytes(paths.hardwareMax)}` : ''})`;
+    verdict =
+      pagePath === 'hardware'
+        ? `${pages}: atomic in hardware on ${dev} (${hw})${beyond ? `; XFS software copy-on-write above that, up to ${formatBytes(paths.softwareMax)}` : ''}`
+        : pagePath === 'software'
+          ? `${pages}: atomic via XFS software copy-on-write (${all}); hardware on ${dev} covers only ${hw}`
+          : `${pages}: not atomic: this XFS writes ${all} atomically (in hardware on ${dev}${beyond ? ` up to ${formatBytes(paths.hardwareMax)}` : ''})`;
     if (pagePath === 'hardware') advice.push(HARDWARE_PAYOFF);
     if (beyond) {
-      advice.push(`Keep atomic writes within ${hw} for the hardware path: larger ones (up to ${formatBytes(paths.softwareMax)}) take XFS's software copy-on-write path, which costs far more than the write itself.`);
+      advice.push(
+        `Keep atomic writes within ${hw} for the hardware path: larger ones (up to ${formatBytes(paths.softwareMax)}) take XFS's software copy-on-write path, which costs far more than the write itself.`,
+      );
     }
   } else {
-    verdict = pagePath === 'software'
-      ? `${pages}: atomic via XFS software copy-on-write (${all}); no hardware atomic writes on ${dev}`
-      : `${pages}: not atomic: this XFS writes ${all} atomically (software copy-on-write; no hardware atomic writes on ${dev})`;
+    verdict =
+      pagePath === 'software'
+        ? `${pages}: atomic via XFS software copy-on-write (${all}); no hardware atomic writes on ${dev}`
+        : `${pages}: not atomic: this XFS writes ${all} atomically (software copy-on-write; no hardware atomic writes on ${dev})`;
     advice.push(
       `Every atomic write here takes XFS's software copy-on-write path: ${SOFTWARE_COST}. Run \`${benchCommand(s)}\` to measure this stack.`,
       `For atomic writes at about the cost of a plain write, put XFS on a device with hardware atomic writes (${DEVICE_SUPPORT}).`,
     );
   }
   if (paths.unitMin > pageSize) {
-    advice.push(`The smallest atomic write here is one filesystem block (${formatBytes(paths.unitMin)}): for ${pages} use an XFS made with ${formatBytes(pageSize)} blocks or smaller (mkfs.xfs -b size=${pageSize}).`);
+    advice.push(
+      `The smallest atomic write here is one filesystem block (${formatBytes(paths.unitMin)}): for ${pages} use an XFS made with ${formatBytes(pageSize)} blocks or smaller (mkfs.xfs -b size=${pageSize}).`,
+    );
   } else if (before616 && info.unitMax < pageSize) {
-    const blocks = pageSize <= XFS_MAX_BLOCK ? `, or make the filesystem with ${formatBytes(pageSize)} blocks (mkfs.xfs -b size=${pageSize})` : '';
-    advice.push(`XFS before Linux 6.16 writes one filesystem block (${formatBytes(info.unitMin)}) atomically at most: upgrade to 6.16+ for larger writes${blocks}.`);
+    const blocks =
+      pageSize <= XFS_MAX_BLOCK
+        ? `, or make the filesystem with ${formatBytes(pageSize)} blocks (mkfs.xfs -b size=${pageSize})`
+        : '';
+    advice.push(
+      `XFS before Linux 6.16 writes one filesystem block (${formatBytes(info.unitMin)}) atomically at most: upgrade to 6.16+ for larger writes${blocks}.`,
+    );
   }
   return { verdict, advice };
 }
@@ -194,7 +213,8 @@ function assessExt4(s: StackFacts): Assessment {
 }
 
 const NO_ATOMIC_HINTS: Record<string, string> = {
-  overlay: 'In a container, put the data directory on a volume of XFS or ext4: overlay passes no atomic writes through.',
+  overlay:
+    'In a container, put the data directory on a volume of XFS or ext4: overlay passes no atomic writes through.',
   tmpfs: 'tmpfs lives in RAM: its contents do not survive a crash, so neither does a torn page.',
 };
 
@@ -222,7 +242,9 @@ function assessFacts(s: StackFacts): Assessment {
   if (!kernelAtLeast(s.kernel, 6, 11)) {
     return {
       verdict: `${pages}: no atomic writes: kernel ${s.kernel} predates RWF_ATOMIC (Linux 6.11)`,
-      advice: ['Upgrade to Linux 6.11 or later for atomic writes; to 6.16 or later for XFS to write more than one block atomically (by software copy-on-write on any device).'],
+      advice: [
+        'Upgrade to Linux 6.11 or later for atomic writes; to 6.16 or later for XFS to write more than one block atomically (by software copy-on-write on any device).',
+      ],
     };
   }
   if (s.filesystem === null) return assessBlockDevice(s);
@@ -241,6 +263,11 @@ function assessFacts(s: StackFacts): Assessment {
 export function trialAdvice(trial: TrialRecord[]): string[] {
   const surprises = trial.filter((t) => t.ok !== t.expected);
   if (surprises.length === 0) return [];
-  const list = surprises.map((t) => `${formatBytes(t.length)} at ${formatBytes(t.position)}${t.buffered ? ' buffered' : ''}: ${t.ok ? 'accepted' : t.code}`);
-  return [`The kernel disagreed with statx on ${surprises.length} of ${trial.length} trial writes (${list.join('; ')}).`];
+  const list = surprises.map(
+    (t) =>
+      `${formatBytes(t.length)} at ${formatBytes(t.position)}${t.buffered ? ' buffered' : ''}: ${t.ok ? 'accepted' : t.code}`,
+  );
+  return [
+    `The kernel disagreed with statx on ${surprises.length} of ${trial.length} trial writes (${list.join('; ')}).`,
+  ];
 }

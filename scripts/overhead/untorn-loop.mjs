@@ -101,7 +101,9 @@ async function asyncLoop(f, { atomic, depth, pageSize, pages }, index, deadline)
 
 async function batchLoop(f, { atomic, batch, pageSize, pages }, deadline) {
   const bufs = Array.from({ length: batch }, (_, i) => untorn.allocAligned(pageSize).fill(97 + (i % 26)));
-  const write = atomic ? (entries) => f.writeAtomicBatch(entries, { datasync: true }) : (entries) => f.writeBatch(entries, { datasync: true });
+  const write = atomic
+    ? (entries) => f.writeAtomicBatch(entries, { datasync: true })
+    : (entries) => f.writeBatch(entries, { datasync: true });
   let first = 0;
   let writes = 0;
   do {
@@ -134,7 +136,9 @@ async function main() {
     const seconds = Number(process.hrtime.bigint() - start) / 1e9;
     // The same precision as write-loop.cc's printf.
     const round = (x, digits) => Number(x.toFixed(digits));
-    process.stdout.write(`${JSON.stringify({ writes, seconds: round(seconds, 6), pagesPerSec: round(writes / seconds, 1), engine })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ writes, seconds: round(seconds, 6), pagesPerSec: round(writes / seconds, 1), engine })}\n`,
+    );
   } finally {
     await f.close();
   }

@@ -105,17 +105,26 @@ Config ParseArgs(int argc, char** argv) {
     if (i + 1 >= argc) Usage("an option lacks its value");
     const char* value = argv[++i];
     if (strcmp(arg, "--mode") == 0) {
-      if (strcmp(value, "atomic") == 0) cfg.atomic = 1;
-      else if (strcmp(value, "plain") == 0) cfg.atomic = 0;
-      else Usage("--mode is atomic or plain");
+      if (strcmp(value, "atomic") == 0)
+        cfg.atomic = 1;
+      else if (strcmp(value, "plain") == 0)
+        cfg.atomic = 0;
+      else
+        Usage("--mode is atomic or plain");
     } else if (strcmp(arg, "--engine") == 0) {
-      if (strcmp(value, "threads") == 0) engine = 0;
-      else if (strcmp(value, "uring") == 0) engine = 1;
-      else Usage("--engine is threads or uring");
+      if (strcmp(value, "threads") == 0)
+        engine = 0;
+      else if (strcmp(value, "uring") == 0)
+        engine = 1;
+      else
+        Usage("--engine is threads or uring");
     } else if (strcmp(arg, "--wait") == 0) {
-      if (strcmp(value, "enter") == 0) cfg.eventfd_wait = false;
-      else if (strcmp(value, "eventfd") == 0) cfg.eventfd_wait = true;
-      else Usage("--wait is enter or eventfd");
+      if (strcmp(value, "enter") == 0)
+        cfg.eventfd_wait = false;
+      else if (strcmp(value, "eventfd") == 0)
+        cfg.eventfd_wait = true;
+      else
+        Usage("--wait is enter or eventfd");
     } else if (strcmp(arg, "--depth") == 0) {
       cfg.depth = static_cast<int>(ParseLong(arg, value, 1));
     } else if (strcmp(arg, "--seconds") == 0) {

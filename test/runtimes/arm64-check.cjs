@@ -25,7 +25,14 @@ function code(fn) {
 
 async function main() {
   const maps = fs.readFileSync('/proc/self/maps', 'utf8');
-  out.addon = [...new Set(maps.split('\n').map((l) => l.split(/\s+/)[5]).filter((f) => f && f.endsWith('.node')))];
+  out.addon = [
+    ...new Set(
+      maps
+        .split('\n')
+        .map((l) => l.split(/\s+/)[5])
+        .filter((f) => f && f.endsWith('.node')),
+    ),
+  ];
 
   const file = path.join(xfsDir, `arm64-${process.pid}`);
   const f = u.openSync(file, 'w+');
@@ -33,8 +40,19 @@ async function main() {
     out.fdinfoFlags = /^flags:\s*(\d+)/m.exec(fs.readFileSync(`/proc/self/fdinfo/${f.fd}`, 'utf8'))[1];
     out.statAtomic = u.statAtomicSync(f.fd);
     const raw = binding.statxSync(f.fd);
-    out.statx = { mask: raw.mask, attributes: raw.attributes, blksize: raw.blksize, unitMin: raw.unitMin, unitMax: raw.unitMax };
-    out.constants = { RWF_ATOMIC: binding.RWF_ATOMIC, RWF_DSYNC: binding.RWF_DSYNC, STATX_WRITE_ATOMIC: binding.STATX_WRITE_ATOMIC, STATX_ATTR_WRITE_ATOMIC: binding.STATX_ATTR_WRITE_ATOMIC };
+    out.statx = {
+      mask: raw.mask,
+      attributes: raw.attributes,
+      blksize: raw.blksize,
+      unitMin: raw.unitMin,
+      unitMax: raw.unitMax,
+    };
+    out.constants = {
+      RWF_ATOMIC: binding.RWF_ATOMIC,
+      RWF_DSYNC: binding.RWF_DSYNC,
+      STATX_WRITE_ATOMIC: binding.STATX_WRITE_ATOMIC,
+      STATX_ATTR_WRITE_ATOMIC: binding.STATX_ATTR_WRITE_ATOMIC,
+    };
 
     const page = u.allocAligned(16384);
     page.fill(0x5a);

@@ -16,14 +16,26 @@ const path = require('node:path');
 const [packageDir, dir] = process.argv.slice(2);
 const u = require(path.resolve(packageDir));
 const out = {
-  runtime: typeof Bun !== 'undefined' ? `bun ${Bun.version}` : typeof Deno !== 'undefined' ? `deno ${Deno.version.deno}` : `node ${process.versions.node}`,
+  runtime:
+    typeof Bun !== 'undefined'
+      ? `bun ${Bun.version}`
+      : typeof Deno !== 'undefined'
+        ? `deno ${Deno.version.deno}`
+        : `node ${process.versions.node}`,
   arch: process.arch,
 };
 
 async function main() {
   // Which file the addon came from, as the process has it mapped.
   const maps = fs.readFileSync('/proc/self/maps', 'utf8');
-  out.addon = [...new Set(maps.split('\n').map((l) => l.split(/\s+/)[5]).filter((f) => f && f.endsWith('.node')))];
+  out.addon = [
+    ...new Set(
+      maps
+        .split('\n')
+        .map((l) => l.split(/\s+/)[5])
+        .filter((f) => f && f.endsWith('.node')),
+    ),
+  ];
 
   const file = path.join(dir, `smoke-${process.pid}`);
   const f = await u.open(file, 'w+');

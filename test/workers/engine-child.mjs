@@ -58,7 +58,10 @@ async function writes(file) {
   const engine = ioEngine();
   const f = await open(file, 'w+');
   const counts = await Promise.all([0, 1, 2, 3].map((i) => f.write(page(i + 1), i * PAGE)));
-  const batch = await f.writeBatch([4, 5, 6].map((i) => ({ buffer: page(i + 1), position: i * PAGE })), { datasync: true });
+  const batch = await f.writeBatch(
+    [4, 5, 6].map((i) => ({ buffer: page(i + 1), position: i * PAGE })),
+    { datasync: true },
+  );
   const back = allocAligned(PAGE);
   const read = await f.read(back, 5 * PAGE);
   await f.datasync();
@@ -103,7 +106,10 @@ async function leak(file) {
 async function exit(file) {
   const f = await open(file, 'w+');
   const bufs = Array.from({ length: 64 }, (_, i) => page(i));
-  f.writeBatch(bufs.map((buffer, i) => ({ buffer, position: i * PAGE })), { datasync: true });
+  f.writeBatch(
+    bufs.map((buffer, i) => ({ buffer, position: i * PAGE })),
+    { datasync: true },
+  );
   process.stdout.write(`${JSON.stringify({ engine: ioEngine(), exiting: true })}\n`);
   process.exit(0);
 }
@@ -112,8 +118,13 @@ async function linger(file) {
   const f = await open(file, 'w+');
   const bufs = Array.from({ length: 256 }, (_, i) => page(i + 1));
   // Nothing awaits this: only the ring's outstanding requests keep the loop alive.
-  f.writeBatch(bufs.map((buffer, i) => ({ buffer, position: i * PAGE })), { datasync: true }).then((counts) => {
-    process.stdout.write(`${JSON.stringify({ engine: ioEngine(), written: counts.filter((n) => n === PAGE).length })}\n`);
+  f.writeBatch(
+    bufs.map((buffer, i) => ({ buffer, position: i * PAGE })),
+    { datasync: true },
+  ).then((counts) => {
+    process.stdout.write(
+      `${JSON.stringify({ engine: ioEngine(), written: counts.filter((n) => n === PAGE).length })}\n`,
+    );
   });
   return undefined;
 }
@@ -128,7 +139,11 @@ async function workerMain({ file, mode }) {
     // Big batches, one after another: terminate() lands in the middle of one.
     const bufs = Array.from({ length: 64 }, (_, i) => page(i));
     parentPort.postMessage({ engine: ioEngine(), started: true });
-    for (;;) await f.writeBatch(bufs.map((buffer, i) => ({ buffer, position: i * PAGE })), { datasync: true });
+    for (;;)
+      await f.writeBatch(
+        bufs.map((buffer, i) => ({ buffer, position: i * PAGE })),
+        { datasync: true },
+      );
   }
   const counts = await f.writeBatch([0, 1, 2].map((i) => ({ buffer: page(i + 10), position: i * PAGE })));
   await f.close();
@@ -137,13 +152,18 @@ async function workerMain({ file, mode }) {
 
 async function workers(file) {
   ioEngine();
-  const results = await Promise.all([0, 1].map((i) => new Promise((resolve, reject) => {
-    const w = startWorker(`${file}.${i}`, 'once');
-    let last;
-    w.on('message', (m) => (last = m));
-    w.on('error', reject);
-    w.on('exit', () => resolve(last));
-  })));
+  const results = await Promise.all(
+    [0, 1].map(
+      (i) =>
+        new Promise((resolve, reject) => {
+          const w = startWorker(`${file}.${i}`, 'once');
+          let last;
+          w.on('message', (m) => (last = m));
+          w.on('error', reject);
+          w.on('exit', () => resolve(last));
+        }),
+    ),
+  );
   const doomed = startWorker(`${file}.2`, 'batch-forever');
   const doomedEngine = await new Promise((resolve) => doomed.once('message', resolve));
   await new Promise((resolve) => setTimeout(resolve, 50));

@@ -28,12 +28,14 @@ if (config.mode === 'open') {
   for (let call = 1; ; call++) {
     const pages = new Set();
     while (pages.size < config.perCall) pages.add(Math.floor(Math.random() * config.pages));
-    await file.writePages([...pages].map((page) => {
-      const data = Buffer.alloc(file.payloadSize, (page + call) & 0xff);
-      data.writeUInt32LE(page, 0);
-      data.writeUInt32LE(call, 4);
-      return { page, data };
-    }));
+    await file.writePages(
+      [...pages].map((page) => {
+        const data = Buffer.alloc(file.payloadSize, (page + call) & 0xff);
+        data.writeUInt32LE(page, 0);
+        data.writeUInt32LE(call, 4);
+        return { page, data };
+      }),
+    );
     process.stdout.write(`ack ${call} ${[...pages].join(',')}\n`);
   }
 }
