@@ -15,7 +15,7 @@ for (const arg of process.argv.slice(2)) {
   const [file, label] = arg.split('=');
   const report = JSON.parse(fs.readFileSync(file, 'utf8'));
   const { batch, depth, sync } = report.config;
-  const settings = `${label ?? `${report.stack.filesystem} on ${report.stack.mountPoint}`}, ${sync === 'page' ? 'RWF_DSYNC' : `batch ${batch}`}, depth ${depth}`;
+  const settings = `${label ?? `${report.stack.filesystem} on ${report.stack.mountPoint}`}, ${sync === 'page' ? 'RWF_DSYNC' : `batch ${batch}`}, depth ${depth}${depth > 1 && report.engine ? ` (${report.engine.name})` : ''}`;
   const run = report.results.map((r) => r.strategy);
   const lines = report.results.map((r) => [
     r.strategy,
