@@ -8,6 +8,7 @@ export { ioEngine, type IoEngine } from './engine';
 export {
   AtomicWriteError,
   PageFileError,
+  BenchError,
   type AtomicWriteErrorCode,
   type PageFileErrorCode,
   type SystemError,
@@ -24,7 +25,6 @@ export {
   type PageFileVerifyResult,
 } from './page-file/page-file';
 export { bench, type BenchOptions, type BenchProgress } from './bench/engine';
-export { BenchError } from './bench/errors';
 export type {
   BenchReport,
   BenchConfig,

@@ -16,7 +16,8 @@ import { blockDeviceLimits, rawStat } from '../capabilities';
 import { atomicPathFor, atomicPaths, findMount, kernelRelease, type Mount } from '../stack';
 import { sysfsBlockDir } from '../sysfs';
 import { readDeviceCounters } from './device-counters';
-import { BenchError } from './errors';
+import { AtomicWriteError, BenchError } from '../errors';
+import { checkAtomicWrite, checkDirectIo } from '../validate';
 import { bytesNeeded, resolveBenchConfig, type BenchOptions, type BenchProgress } from './options';
 import { median, Samples } from './stats';
 import { writeBatch, type StrategyFiles } from './strategies';
@@ -177,6 +178,17 @@ function describeStack(
   };
 }
 
+/** The code of the rule `check` refuses with (the rules live in lib/validate.ts), or null. */
+function refusal(check: () => void): AtomicWriteError['code'] | null {
+  try {
+    check();
+    return null;
+  } catch (err) {
+    if (err instanceof AtomicWriteError) return err.code;
+    throw err;
+  }
+}
+
 /**
  * Decides whether atomic runs: left out with a note where the file cannot
  * write atomically at all and the caller did not ask for it; an error where
@@ -193,7 +205,7 @@ function atomicAvailability(stack: BenchStack, config: BenchConfig, explicit: bo
     return `atomic left out: ${why}`;
   }
   const { pageSize } = config;
-  if (pageSize < statx.unitMin || pageSize > statx.unitMax) {
+  if (refusal(() => checkAtomicWrite(statx, pageSize, 0, 0, dir)) === 'ERR_ATOMIC_LENGTH') {
     throw new BenchError(
       'ERR_ATOMIC_LENGTH',
       `${dir} cannot write ${pageSize}-byte pages atomically: ` +
@@ -281,7 +293,9 @@ export async function bench(options: BenchOptions = {}): Promise<BenchReport> {
       config.strategies = config.strategies.filter((s) => s !== 'atomic');
     }
     const { dioOffsetAlign } = probeFile.info;
-    if (dioOffsetAlign > 0 && config.pageSize % dioOffsetAlign !== 0) {
+    if (
+      refusal(() => checkDirectIo(probeFile.info, 'write', config.pageSize, 0, 0, dir)) === 'ERR_DIRECT_IO_ALIGNMENT'
+    ) {
       throw new BenchError(
         'ERR_DIRECT_IO_ALIGNMENT',
         `${config.pageSize}-byte pages cannot be written with O_DIRECT in ${dir}: ` +
