@@ -18,7 +18,7 @@ import { missingPrerequisites } from './crash/lab.mjs'
 
 interface Scenario {
   name: string
-  kind: 'pagefile' | 'pagefile-control'
+  kind: 'pagefile' | 'pagefile-control' | 'pagefile-lying'
   states: number
   ok: number
   torn: number
@@ -46,8 +46,8 @@ interface Report {
 }
 
 const RUNNER = path.join(__dirname, 'crash', 'run.mjs')
-// 75% of the states go to the three page file scenarios that must recover
-// everything (600 each), 25% to the two unprotected controls (300 each).
+// By kind weight: ~550 states for each of the three page file scenarios that
+// must recover everything, ~280 for each unprotected control, ~185 on a lying disk.
 const STATES = 2400
 const SEED = Number(process.env.UNTORN_CRASH_SEED ?? Date.now() % 2 ** 31)
 const SUITE_TIMEOUT = 170_000
@@ -147,6 +147,15 @@ describe.skipIf(!ready)('crash lab: page files under simulated power loss', () =
         name: s.name, torn: 0, lost: 0, corrupt: 0, mountFailures: 0, openFailures: 0,
       })
       expect(s.pages.torn, s.name).toBe(0)
+    }
+  })
+
+  it("control: on a lying disk (flushes dropped) the checker sees the page file's acknowledged pages lost", () => {
+    const lying = of('pagefile-lying')
+    expect(lying.map((s) => s.name)).toEqual(['lying-disk pagefile doublewrite xfs4k'])
+    for (const s of lying) {
+      expect(s.states, s.name).toBeGreaterThanOrEqual(50)
+      expect(s.lost + s.corrupt, s.name).toBeGreaterThanOrEqual(s.states / 4)
     }
   })
 

@@ -69,6 +69,8 @@ export const SCENARIOS = [
     kind: r.strategy === 'unprotected' ? 'pagefile-control' : 'pagefile',
     recording: r.name,
   })),
+  // The checker's control: a doublewrite page file on a lying disk must show lost pages.
+  ...RECORDED.filter((r) => r.name === 'pagefile doublewrite xfs4k').map((r) => ({ name: `lying-disk ${r.name}`, group: r.group, kind: 'pagefile-lying', recording: r.name })),
 ]
 
 /**
@@ -84,7 +86,7 @@ export const METADATA_TEAR_SCENARIOS = RECORDED.filter((r) => r.api === 'atomic'
 }))
 
 /** Share of the states each kind gets. */
-const WEIGHTS = { atomic: 0.6, plain: 0.25, lying: 0.15, metatear: 0.15, pagefile: 0.45, 'pagefile-control': 0.15 }
+const WEIGHTS = { atomic: 0.6, plain: 0.25, lying: 0.15, metatear: 0.15, pagefile: 0.45, 'pagefile-control': 0.15, 'pagefile-lying': 0.05 }
 
 // ---------------------------------------------------------------------------
 // small utilities
@@ -1216,7 +1218,7 @@ export async function suite({ states = 2000, seed = 1, workers = 2, log = () => 
       kept: [],
     })
     for (let n = 0; n < counts.get(sc.name); n++) {
-      const state = drawState(rec.events, sc.kind, random)
+      const state = drawState(rec.events, sc.kind === 'pagefile-lying' ? 'lying' : sc.kind, random)
       jobs.push({ scenario: sc, recording: rec, state, n, ack: acknowledged(rec.events, state.horizon, PAGES) })
     }
   }
@@ -1297,6 +1299,8 @@ export async function suite({ states = 2000, seed = 1, workers = 2, log = () => 
       }
       if (r.tears.data === 0) failures.push(`${r.name}: the model tore no page write`)
       if (r.name.includes('doublewrite') && r.tears.dblwr === 0) failures.push(`${r.name}: the model tore no doublewrite-file write`)
+    } else if (r.kind === 'pagefile-lying' && r.lost + r.corrupt === 0) {
+      failures.push(`${r.name}: a disk that drops flushes lost nothing (the page file checker would miss lost writes)`)
     } else if (r.kind === 'pagefile-control') {
       if (r.tears.data === 0) failures.push(`${r.name}: the model tore no page write (no control)`)
       else if (r.tears.dataShown !== r.tears.data) failures.push(`${r.name}: ${r.tears.data - r.tears.dataShown} of ${r.tears.data} torn page writes were not detected`)
