@@ -84,7 +84,8 @@ describe.skipIf(!ready)('crash lab: simulated power loss at the block layer', ()
     await new Promise<void>((resolve, reject) => {
       execFile(
         process.execPath,
-        [RUNNER, '--json', '--states', String(STATES), '--seed', String(SEED)],
+        // The page file scenarios have a file of their own: test/crash-pagefile.test.ts.
+        [RUNNER, '--json', '--states', String(STATES), '--seed', String(SEED), '--scenarios', 'classic'],
         { timeout: SUITE_TIMEOUT, killSignal: 'SIGINT', maxBuffer: 64 * 1024 * 1024 },
         (error, stdout, err) => {
           stderr = err

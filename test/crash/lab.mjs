@@ -16,7 +16,8 @@ import os from 'node:os'
 import path from 'node:path'
 import readline from 'node:readline'
 import { fileURLToPath } from 'node:url'
-import { SECTOR, readSector, stampsIn } from './stamp.mjs'
+import { createRequire } from 'node:module'
+import { SECTOR, readPayload, readSector, stampsIn } from './stamp.mjs'
 
 const HERE = path.dirname(fileURLToPath(import.meta.url))
 const ROOT = path.resolve(HERE, '..', '..')
@@ -33,14 +34,24 @@ export const PAGES = 32
 // escape hatch); a 64 MiB image keeps every copy and restore cheap.
 const MKFS_ENV = { ...process.env, TEST_DIR: '/tmp', TEST_DEV: '/dev/null', QA_CHECK_FS: '1' }
 
-/** The scenarios that are recorded: atomic ones (the proof) and plain ones (the control). */
+/** Pages per doublewrite batch of the page file scenarios (a call of six pages may span two). */
+const PAGEFILE_BATCH_PAGES = 4
+
+/**
+ * The scenarios that are recorded: atomic ones (the proof) and plain ones
+ * (the control), group 'classic'; page files by strategy, group 'pagefile'
+ * (atomic on XFS only: ext4 on a loop device has no atomic writes).
+ */
 export const RECORDED = []
 for (const api of ['atomic', 'plain']) {
   for (const fsName of ['xfs4k', 'xfs16k']) {
     for (const layout of ['contiguous', 'fragmented']) {
-      RECORDED.push({ name: `${api} ${fsName} ${layout}`, api, fs: fsName, layout, blockSize: fsName === 'xfs4k' ? 4096 : 16384 })
+      RECORDED.push({ name: `${api} ${fsName} ${layout}`, group: 'classic', api, fs: fsName, fsType: 'xfs', layout, blockSize: fsName === 'xfs4k' ? 4096 : 16384 })
     }
   }
+}
+for (const [strategy, fsName] of [['doublewrite', 'xfs4k'], ['atomic', 'xfs4k'], ['unprotected', 'xfs4k'], ['doublewrite', 'ext4'], ['unprotected', 'ext4']]) {
+  RECORDED.push({ name: `pagefile ${strategy} ${fsName}`, group: 'pagefile', api: 'pagefile', strategy, fs: fsName, fsType: fsName === 'ext4' ? 'ext4' : 'xfs', layout: 'pagefile', blockSize: 4096 })
 }
 
 /**
@@ -48,8 +59,18 @@ for (const api of ['atomic', 'plain']) {
  * the atomic logs once more as a lying disk (flushes ignored).
  */
 export const SCENARIOS = [
-  ...RECORDED.map((r) => ({ name: r.name, kind: r.api === 'atomic' ? 'atomic' : 'plain', recording: r.name })),
-  ...RECORDED.filter((r) => r.api === 'atomic').map((r) => ({ name: `lying-disk ${r.name}`, kind: 'lying', recording: r.name })),
+  ...RECORDED.filter((r) => r.group === 'classic').map((r) => ({ name: r.name, group: r.group, kind: r.api === 'atomic' ? 'atomic' : 'plain', recording: r.name })),
+  ...RECORDED.filter((r) => r.api === 'atomic').map((r) => ({ name: `lying-disk ${r.name}`, group: r.group, kind: 'lying', recording: r.name })),
+  // Page files: doublewrite and atomic must recover everything ('pagefile');
+  // unprotected (the control) must detect every torn page ('pagefile-control').
+  ...RECORDED.filter((r) => r.group === 'pagefile').map((r) => ({
+    name: r.name,
+    group: r.group,
+    kind: r.strategy === 'unprotected' ? 'pagefile-control' : 'pagefile',
+    recording: r.name,
+  })),
+  // The checker's control: a doublewrite page file on a lying disk must show lost pages.
+  ...RECORDED.filter((r) => r.name === 'pagefile doublewrite xfs4k').map((r) => ({ name: `lying-disk ${r.name}`, group: r.group, kind: 'pagefile-lying', recording: r.name })),
 ]
 
 /**
@@ -59,12 +80,13 @@ export const SCENARIOS = [
  */
 export const METADATA_TEAR_SCENARIOS = RECORDED.filter((r) => r.api === 'atomic').map((r) => ({
   name: `torn-metadata ${r.name}`,
+  group: r.group,
   kind: 'metatear',
   recording: r.name,
 }))
 
 /** Share of the states each kind gets. */
-const WEIGHTS = { atomic: 0.6, plain: 0.25, lying: 0.15, metatear: 0.15 }
+const WEIGHTS = { atomic: 0.6, plain: 0.25, lying: 0.15, metatear: 0.15, pagefile: 0.45, 'pagefile-control': 0.15, 'pagefile-lying': 0.05 }
 
 // ---------------------------------------------------------------------------
 // small utilities
@@ -136,6 +158,8 @@ export function missingPrerequisites() {
     ['pkg-config', 'pkg-config'],
     ['fusermount3', 'fuse3'],
     ['mkfs.xfs', 'xfsprogs'],
+    ['mkfs.ext4', 'e2fsprogs'],
+    ['debugfs', 'e2fsprogs'],
     ['xfs_db', 'xfsprogs'],
     ['xfs_io', 'xfsprogs'],
     ['losetup', 'mount'],
@@ -334,9 +358,9 @@ function releaseLoop(dev) {
   held.loops = held.loops.filter((l) => l !== loop)
 }
 
-function mountXfs(dev, dir) {
+function mountXfs(dev, dir, type = 'xfs') {
   held.mounts.push(dir)
-  run('mount', ['-t', 'xfs', dev, dir])
+  run('mount', ['-t', type, dev, dir])
 }
 
 function releaseMount(dir) {
@@ -481,10 +505,23 @@ function logRegion(image) {
   return { start, end: start + v.logblocks * v.blocksize }
 }
 
+/** ext4's journal (inode 8): its byte ranges on the device, from debugfs. */
+function ext4JournalRegion(image) {
+  const out = run('debugfs', ['-R', 'stat <8>', image])
+  const ranges = [...out.matchAll(/\(\d+(?:-\d+)?\):(\d+)(?:-(\d+))?/g)].map((m) => [Number(m[1]) * 4096, (Number(m[2] ?? m[1]) + 1) * 4096])
+  if (ranges.length === 0) throw new Error(`${image}: debugfs shows no journal extents`)
+  return { ranges }
+}
+
 /** Extents of a file, from FIEMAP (xfs_io -c 'fiemap -v'). */
 function fileExtents(file) {
+  return physicalExtents(file).length
+}
+
+/** A file's extents as byte ranges on the device (FIEMAP, in 512-byte units; holes left out). */
+function physicalExtents(file) {
   const out = run('xfs_io', ['-r', '-c', 'fiemap -v', file])
-  return out.split('\n').filter((l) => /^\s*\d+: \[\d+\.\.\d+\]:\s+\d+\.\.\d+/.test(l)).length
+  return [...out.matchAll(/^\s*\d+: \[\d+\.\.\d+\]:\s+(\d+)\.\.(\d+)/gm)].map((m) => [Number(m[1]) * 512, (Number(m[2]) + 1) * 512])
 }
 
 /**
@@ -506,22 +543,37 @@ export async function record(scenario, options) {
   // 1. The base image: mkfs, the test file at version 0, unmounted clean.
   fs.closeSync(fs.openSync(base, 'wx'))
   fs.truncateSync(base, IMAGE_SIZE)
-  run('mkfs.xfs', ['-q', '-f', ...(scenario.blockSize === 16384 ? ['-b', 'size=16384'] : []), base], { env: MKFS_ENV })
+  if (scenario.fsType === 'ext4') {
+    // No lazy init: no background inode-table writes during the run or after a state's mount.
+    run('mkfs.ext4', ['-q', '-F', '-b', '4096', '-E', 'lazy_itable_init=0,lazy_journal_init=0', base])
+  } else {
+    run('mkfs.xfs', ['-q', '-f', ...(scenario.blockSize === 16384 ? ['-b', 'size=16384'] : []), base], { env: MKFS_ENV })
+  }
   let dev = attachLoop(base)
-  mountXfs(dev, mnt)
-  const config = { dir: mnt, pageSize: PAGE_SIZE, pages: PAGES, layout: scenario.layout, blockSize: scenario.blockSize }
-  runWriter({ ...config, mode: 'setup' })
+  mountXfs(dev, mnt, scenario.fsType)
+  const pagefile = scenario.group === 'pagefile'
+  const config = pagefile
+    ? { dir: mnt, pageSize: PAGE_SIZE, pages: PAGES, strategy: scenario.strategy, batchPages: PAGEFILE_BATCH_PAGES }
+    : { dir: mnt, pageSize: PAGE_SIZE, pages: PAGES, layout: scenario.layout, blockSize: scenario.blockSize }
+  runWriter({ ...config, mode: pagefile ? 'pagefile-setup' : 'setup' })
   const extents = fileExtents(path.join(mnt, 'data'))
+  // Where the doublewrite file lies: its writes (batch header and copies,
+  // in place) are page file data too, tearable like the pages' own.
+  const dblwr = pagefile && scenario.strategy === 'doublewrite' ? physicalExtents(path.join(mnt, 'data.dblwr')) : []
+  if (pagefile && scenario.strategy === 'doublewrite' && dblwr.length === 0) throw new Error(`${scenario.name}: data.dblwr has no extents`)
   releaseMount(mnt)
   releaseLoop(dev)
   // Fragmented: most filesystem blocks of the test file an extent of their
   // own (XFS may still join a few neighbours); contiguous: one extent.
   const minExtents = (PAGES * PAGE_SIZE) / scenario.blockSize / 2
-  if (scenario.layout === 'fragmented' ? extents < minExtents : extents !== 1) {
+  if (pagefile) {
+    // The page file's layout is its own (grown in 8 MiB chunks).
+  } else if (scenario.layout === 'fragmented' ? extents < minExtents : extents !== 1) {
     throw new Error(`${scenario.name}: the test file has ${extents} extents (wanted ${scenario.layout === 'fragmented' ? `≥ ${minExtents}` : 1})`)
   }
   run('fallocate', ['--dig-holes', base]) // restore copies only what holds data
-  const region = logRegion(base)
+  const region = scenario.fsType === 'ext4' ? ext4JournalRegion(base) : logRegion(base)
+  region.dblwr = dblwr
   fs.copyFileSync(base, work)
 
   // 2. The recorded run: XFS on a loop device on the recorder's /image.
@@ -530,9 +582,12 @@ export async function record(scenario, options) {
   const queue = `/sys/block/${path.basename(dev)}/queue`
   const writeCache = fs.readFileSync(`${queue}/write_cache`, 'utf8').trim()
   if (writeCache !== 'write back') throw new Error(`${dev} reports write_cache "${writeCache}": flushes would not reach the recorder`)
-  mountXfs(dev, mnt)
+  mountXfs(dev, mnt, scenario.fsType)
   const seedOfRun = (seed ^ hashString(scenario.name)) >>> 0
-  const writer = runWriter({ ...config, mode: 'run', api: scenario.api, batches: 16, batchPages: 4, seed: seedOfRun, marks: path.join(fuseDir, 'marks') })
+  const marks = path.join(fuseDir, 'marks')
+  const writer = pagefile
+    ? runWriter({ ...config, mode: 'pagefile-run', rounds: 12, seed: seedOfRun, marks })
+    : runWriter({ ...config, mode: 'run', api: scenario.api, batches: 16, batchPages: 4, seed: seedOfRun, marks })
   releaseMount(mnt)
   releaseLoop(dev)
   await stopRecorder(recorder)
@@ -554,7 +609,9 @@ const REC_MARK = 3
 
 /**
  * Parses a recorder log into events, in order:
- *   { type: 'write', off, len, data, kind: 'data' | 'log' | 'meta', stamps? }
+ *   { type: 'write', off, len, data, kind: 'data' | 'dblwr' | 'log' | 'meta', stamps? }
+ * ('dblwr': a write to the page file's doublewrite file, from region.dblwr;
+ * 'log': XFS's internal log, or ext4's journal, region.ranges)
  *   { type: 'flush' }
  *   { type: 'mark', text }
  */
@@ -576,8 +633,11 @@ export function parseLog(buf, region) {
     if (data.length !== len) throw new Error(`log truncated in record ${seq}`)
     pos += len
     if (type === REC_WRITE) {
-      const stamps = stampsIn(data)
-      const kind = stamps ? 'data' : off >= region.start && off + len <= region.end ? 'log' : 'meta'
+      const inside = (ranges) => ranges.some(([a, b]) => off < b && a < off + len)
+      const within = (ranges) => ranges.some(([a, b]) => off >= a && off + len <= b)
+      const dblwr = inside(region.dblwr ?? [])
+      const stamps = dblwr ? null : stampsIn(data)
+      const kind = dblwr ? 'dblwr' : stamps ? 'data' : within(region.ranges ?? [[region.start, region.end]]) ? 'log' : 'meta'
       events.push({ type: 'write', off, len, data, kind, stamps: stamps ?? undefined })
     } else if (type === REC_FLUSH) {
       events.push({ type: 'flush' })
@@ -623,7 +683,7 @@ function checkFlushesReachedUs(scenario, events) {
 
 /** Counts for reports. */
 export function logSummary(events) {
-  const s = { writes: 0, data: 0, dataBytes: 0, log: 0, meta: 0, flushes: 0, marks: 0, bytes: 0, api: null, batches: {} }
+  const s = { writes: 0, data: 0, dataBytes: 0, dblwr: 0, log: 0, meta: 0, flushes: 0, marks: 0, bytes: 0, api: null, batches: {} }
   for (const e of events) {
     if (e.type === 'write') s.writes++, s[e.kind]++, (s.bytes += e.len), e.kind === 'data' && (s.dataBytes += e.len)
     else if (e.type === 'flush') s.flushes++
@@ -816,6 +876,72 @@ export function classify(readPage, ack, pages) {
 }
 
 // ---------------------------------------------------------------------------
+// page files: the checker opens the page file with untorn itself
+
+let untornApi = null
+function untorn() {
+  untornApi ??= createRequire(import.meta.url)(path.join(ROOT, 'dist', 'index.js'))
+  return untornApi
+}
+
+/**
+ * Checks the page file `data` in the mounted state at `dir`: opens it with
+ * openPageFile, writable (recovery runs and writes its restores to this
+ * copy), and reads every page. Classes: ok, torn (a mix of versions
+ * returned), lost (older than acknowledged durable, or zeros: every page was
+ * durable at version 0 in the base), detected (readPage rejected with
+ * ERR_PAGE_CORRUPT), corrupt (anything else). An open that fails is an
+ * open failure (result.openFailure).
+ */
+export async function checkPageFile(dir, ack, pages, strategy) {
+  const result = { ok: 0, torn: 0, lost: 0, corrupt: 0, detected: 0, pages: [] }
+  let pf
+  try {
+    pf = await untorn().openPageFile(path.join(dir, 'data'), { strategy, pageSize: PAGE_SIZE, batchPages: PAGEFILE_BATCH_PAGES, flags: 'r+' })
+  } catch (e) {
+    return { ...result, openFailure: `${e.code ?? ''} ${oneLine(e.message)}`.trim() }
+  }
+  try {
+    result.recovery = { ...pf.recovery }
+    for (let p = 0; p < pages; p++) {
+      let cls
+      let detail
+      let buf
+      try {
+        buf = await pf.readPage(p)
+      } catch (e) {
+        buf = e
+      }
+      if (buf instanceof Error) {
+        if (buf.code === 'ERR_PAGE_CORRUPT') (cls = 'detected'), (detail = buf.reason ?? buf.message)
+        else (cls = 'corrupt'), (detail = buf.code ?? buf.message)
+      } else if (buf.length !== pf.payloadSize) {
+        cls = 'corrupt'
+        detail = `payload of ${buf.length} bytes`
+      } else if (buf.every((b) => b === 0)) {
+        cls = 'lost'
+        detail = `zeros, acknowledged durable ${ack.durable[p]}`
+      } else {
+        const { versions, bad } = readPayload(buf, p)
+        if (bad > 0) (cls = 'corrupt'), (detail = `${bad} sectors are no stamp of page ${p}`)
+        else if (versions.size > 1) (cls = 'torn'), (detail = `versions ${[...versions].join('+')}`)
+        else {
+          const v = [...versions][0]
+          if (v > ack.started[p]) (cls = 'corrupt'), (detail = `version ${v} was never written`)
+          else if (v < ack.durable[p]) (cls = 'lost'), (detail = `version ${v}, acknowledged durable ${ack.durable[p]}`)
+          else (cls = 'ok'), (detail = `version ${v}`)
+        }
+      }
+      result[cls]++
+      result.pages.push({ cls, detail })
+    }
+  } finally {
+    await pf.close()
+  }
+  return result
+}
+
+// ---------------------------------------------------------------------------
 // replay workers: one loop device, one partition per worker
 
 /** A replay image of `workers` MBR partitions of IMAGE_SIZE, each worker's own block device. */
@@ -937,15 +1063,16 @@ export async function replay(jobs, options) {
       const replayOnce = async () => {
         await w.must('restore')
         w.apply(events, job.state)
-        const answer = await w.cmd('mount')
-        if (!answer.startsWith('ok')) return { mountFailure: answer.replace(/^err \d+ /, ''), ok: 0, torn: 0, lost: 0, corrupt: 0, pages: [] }
-        const result = classify(readPages(w.dir, PAGES), job.ack, PAGES)
+        const sc = job.recording.scenario
+        const answer = await w.cmd(sc.fsType === 'ext4' ? 'mount ext4' : 'mount')
+        if (!answer.startsWith('ok')) return { mountFailure: answer.replace(/^err \d+ /, ''), ok: 0, torn: 0, lost: 0, corrupt: 0, detected: 0, pages: [] }
+        const result = sc.group === 'pagefile' ? await checkPageFile(w.dir, job.ack, PAGES, sc.strategy) : classify(readPages(w.dir, PAGES), job.ack, PAGES)
         const umount = await w.cmd('umount')
         if (!umount.startsWith('ok')) throw new Error(`statectl umount: ${umount}`)
         if (Number(umount.split(' ')[1]) > 0) options.onUmountWait?.(Number(umount.split(' ')[1]))
         return result
       }
-      const outcome = (r) => r.mountFailure ?? r.pages.map((p) => `${p.cls} ${p.detail}`).join('|')
+      const outcome = (r) => r.mountFailure ?? r.openFailure ?? r.pages.map((p) => `${p.cls} ${p.detail}`).join('|')
       let result = await replayOnce()
       if (options.recheck?.(job, result)) {
         // The same state once more: replay is deterministic (same bytes, same
@@ -990,18 +1117,27 @@ export async function replay(jobs, options) {
 
 /** The class a state counts as: its worst page, or a mount failure. */
 function worstOf(result) {
-  return result.mountFailure ? 'mountFailures' : ['corrupt', 'lost', 'torn'].find((k) => result[k] > 0) ?? 'ok'
+  if (result.mountFailure) return 'mountFailures'
+  if (result.openFailure) return 'openFailures'
+  return ['corrupt', 'lost', 'torn', 'detected'].find((k) => result[k] > 0) ?? 'ok'
 }
 
 /** Adds one state's result to its scenario's report. */
 function tally(r, job, result) {
-  for (const k of ['ok', 'torn', 'lost', 'corrupt']) r.pages[k] += result[k]
+  for (const k of ['ok', 'torn', 'lost', 'corrupt', 'detected']) r.pages[k] += result[k] ?? 0
   r[worstOf(result)]++
+  if (result.recovery) {
+    r.recovery.pagesRestored += result.recovery.pagesRestored
+    r.recovery.batchesDiscarded += result.recovery.batchesDiscarded
+  }
   const t = job.state.tear
+  // The torn page shows: read back torn (plain files), or refused as corrupt (page files).
+  const shows = job.scenario.group === 'pagefile' ? ['torn', 'detected'] : ['torn']
   if (t?.kind === 'data') {
     r.tears.data++
-    if (result.pages[t.page]?.cls === 'torn') r.tears.dataShown++
-  } else if (t?.kind === 'log') r.tears.log++
+    if (shows.includes(result.pages[t.page]?.cls)) r.tears.dataShown++
+  } else if (t?.kind === 'dblwr') r.tears.dblwr++
+  else if (t?.kind === 'log') r.tears.log++
   else if (t?.kind === 'meta') r.tears.meta++
 }
 
@@ -1011,6 +1147,10 @@ function failsVerdict(job, result) {
   if (job.scenario.kind === 'atomic') return worstOf(result) !== 'ok'
   if (job.scenario.kind === 'plain') {
     return (t?.kind === 'data' && result.pages[t.page]?.cls !== 'torn') || result.lost + result.corrupt > 0 || !!result.mountFailure
+  }
+  if (job.scenario.kind === 'pagefile') return worstOf(result) !== 'ok'
+  if (job.scenario.kind === 'pagefile-control') {
+    return (t?.kind === 'data' && result.pages[t.page]?.cls !== 'detected') || result.torn + result.lost + result.corrupt > 0 || !!result.mountFailure || !!result.openFailure
   }
   return false
 }
@@ -1032,8 +1172,8 @@ export function plan(total, scenarios = SCENARIOS) {
  * over them, judges each scenario. Returns the report; images of failing
  * states are kept under `keepDir` (made on demand).
  */
-export async function suite({ states = 2000, seed = 1, workers = 2, log = () => {}, keepDir, tearMetadata = false } = {}) {
-  const scenarios = tearMetadata ? [...SCENARIOS, ...METADATA_TEAR_SCENARIOS] : SCENARIOS
+export async function suite({ states = 2000, seed = 1, workers = 2, log = () => {}, keepDir, tearMetadata = false, groups = ['classic', 'pagefile'] } = {}) {
+  const scenarios = (tearMetadata ? [...SCENARIOS, ...METADATA_TEAR_SCENARIOS] : SCENARIOS).filter((s) => groups.includes(s.group))
   installHandlers()
   const missing = missingPrerequisites()
   if (missing.length > 0) throw new Error(`crash lab cannot run here: ${missing.join('; ')}`)
@@ -1043,12 +1183,12 @@ export async function suite({ states = 2000, seed = 1, workers = 2, log = () => 
   const tools = buildTools()
   const dir = workDir()
   const recordings = new Map()
-  for (const r of RECORDED) {
+  for (const r of RECORDED.filter((r) => scenarios.some((s) => s.recording === r.name))) {
     const rec = await record(r, { tools, dir, seed })
     rec.events = rec.log
     recordings.set(r.name, rec)
     const s = logSummary(rec.log)
-    log(`recorded ${r.name}: ${rec.writer.writes} page writes; log: ${s.writes} block writes (${s.data} data, ${s.log} log, ${s.meta} metadata), ${s.flushes} flushes, ${s.marks} marks; file in ${rec.extents} extents; ${rec.recordMs} ms`)
+    log(`recorded ${r.name}: ${rec.writer.writes} page writes; log: ${s.writes} block writes (${s.data} data, ${s.dblwr ? `${s.dblwr} doublewrite, ` : ''}${s.log} log, ${s.meta} metadata), ${s.flushes} flushes, ${s.marks} marks; file in ${rec.extents} extents; ${rec.recordMs} ms`)
   }
   const recordMs = Date.now() - started
 
@@ -1068,13 +1208,17 @@ export async function suite({ states = 2000, seed = 1, workers = 2, log = () => 
       corrupt: 0,
       mountFailures: 0,
       replayMismatches: 0,
-      pages: { ok: 0, torn: 0, lost: 0, corrupt: 0 },
-      tears: { data: 0, dataShown: 0, log: 0, meta: 0 },
+      // Page files only: pages readPage refused (ERR_PAGE_CORRUPT), states whose open failed.
+      detected: 0,
+      openFailures: 0,
+      recovery: { pagesRestored: 0, batchesDiscarded: 0 },
+      pages: { ok: 0, torn: 0, lost: 0, corrupt: 0, detected: 0 },
+      tears: { data: 0, dataShown: 0, dblwr: 0, log: 0, meta: 0 },
       examples: [],
       kept: [],
     })
     for (let n = 0; n < counts.get(sc.name); n++) {
-      const state = drawState(rec.events, sc.kind, random)
+      const state = drawState(rec.events, sc.kind === 'pagefile-lying' ? 'lying' : sc.kind, random)
       jobs.push({ scenario: sc, recording: rec, state, n, ack: acknowledged(rec.events, state.horizon, PAGES) })
     }
   }
@@ -1110,7 +1254,7 @@ export async function suite({ states = 2000, seed = 1, workers = 2, log = () => 
       const failing = !!result.mismatch || failsVerdict(job, result)
       if ((result.mismatch || worstOf(result) !== 'ok') && r.examples.length < 3) {
         const bad = result.pages.map((p, i) => ({ page: i, ...p })).filter((p) => p.cls !== 'ok').slice(0, 3)
-        r.examples.push({ state: job.n, how: job.state.how, mountFailure: result.mountFailure, pages: bad, ...(result.mismatch ? { replayMismatch: true } : {}) })
+        r.examples.push({ state: job.n, how: job.state.how, mountFailure: result.mountFailure, openFailure: result.openFailure, pages: bad, ...(result.mismatch ? { replayMismatch: true } : {}) })
       }
       if (Date.now() - lastLog > 10_000) {
         lastLog = Date.now()
@@ -1149,6 +1293,20 @@ export async function suite({ states = 2000, seed = 1, workers = 2, log = () => 
       if (r.lost + r.corrupt + r.mountFailures > 0) failures.push(`${r.name}: ${r.lost} lost, ${r.corrupt} corrupt, ${r.mountFailures} mount failures with flushes honoured`)
     } else if (r.kind === 'lying' && r.lost + r.corrupt === 0) {
       failures.push(`${r.name}: a disk that drops flushes lost nothing (the checker would miss lost writes)`)
+    } else if (r.kind === 'pagefile') {
+      if (r.torn + r.lost + r.corrupt + r.detected + r.mountFailures + r.openFailures > 0) {
+        failures.push(`${r.name}: ${r.torn} torn, ${r.lost} lost, ${r.corrupt} corrupt, ${r.detected} detected, ${r.mountFailures} mount failures, ${r.openFailures} open failures`)
+      }
+      if (r.tears.data === 0) failures.push(`${r.name}: the model tore no page write`)
+      if (r.name.includes('doublewrite') && r.tears.dblwr === 0) failures.push(`${r.name}: the model tore no doublewrite-file write`)
+    } else if (r.kind === 'pagefile-lying' && r.lost + r.corrupt === 0) {
+      failures.push(`${r.name}: a disk that drops flushes lost nothing (the page file checker would miss lost writes)`)
+    } else if (r.kind === 'pagefile-control') {
+      if (r.tears.data === 0) failures.push(`${r.name}: the model tore no page write (no control)`)
+      else if (r.tears.dataShown !== r.tears.data) failures.push(`${r.name}: ${r.tears.data - r.tears.dataShown} of ${r.tears.data} torn page writes were not detected`)
+      if (r.torn + r.lost + r.corrupt + r.mountFailures + r.openFailures > 0) {
+        failures.push(`${r.name}: ${r.torn} torn returned, ${r.lost} lost, ${r.corrupt} corrupt, ${r.mountFailures} mount failures, ${r.openFailures} open failures`)
+      }
     }
   }
   return {

@@ -7,18 +7,20 @@
 //   --json        print one JSON document on stdout and nothing else there
 //   --tear-metadata  also replay the atomic logs with XFS metadata writeback
 //                 torn (reported, not judged: docs/crash-lab.md, "Limits")
+//   --scenarios G which scenarios: all (default), classic (atomic/plain
+//                 files and lying disks) or pagefile (page files)
 //
 // Exit code 0 when every verdict holds, 1 when one fails (the seed and the
 // kept state images are printed), 2 on bad usage. Progress goes to stderr.
 import { suite } from './lab.mjs'
 
 function usage(message) {
-  process.stderr.write(`crash: ${message}\nusage: npm run crash -- [--states N] [--seed S] [--workers W] [--json] [--tear-metadata]\n`)
+  process.stderr.write(`crash: ${message}\nusage: npm run crash -- [--states N] [--seed S] [--workers W] [--json] [--tear-metadata] [--scenarios all|classic|pagefile]\n`)
   process.exit(2)
 }
 
 const args = process.argv.slice(2)
-const opts = { states: 2000, seed: (Date.now() % 2 ** 31) >>> 0, workers: 2, json: false, tearMetadata: false }
+const opts = { states: 2000, seed: (Date.now() % 2 ** 31) >>> 0, workers: 2, json: false, tearMetadata: false, groups: ['classic', 'pagefile'] }
 for (let i = 0; i < args.length; i++) {
   const a = args[i]
   const num = (name) => {
@@ -31,6 +33,11 @@ for (let i = 0; i < args.length; i++) {
   else if (a === '--workers') opts.workers = num('--workers')
   else if (a === '--json') opts.json = true
   else if (a === '--tear-metadata') opts.tearMetadata = true
+  else if (a === '--scenarios') {
+    const g = args[++i]
+    if (!['all', 'classic', 'pagefile'].includes(g)) usage('--scenarios takes all, classic or pagefile')
+    opts.groups = g === 'all' ? ['classic', 'pagefile'] : [g]
+  }
   else if (a === '-h' || a === '--help') usage('help')
   else usage(`unknown argument ${a}`)
 }
@@ -38,11 +45,11 @@ if (opts.workers < 1 || opts.workers > 4) usage('--workers takes 1 to 4')
 if (opts.states < 1) usage('--states takes at least 1')
 
 const log = (line) => process.stderr.write(`crash: ${line}\n`)
-log(`seed ${opts.seed}, ${opts.states} states, ${opts.workers} workers`)
+log(`seed ${opts.seed}, ${opts.states} states, ${opts.workers} workers, scenarios ${opts.groups.join(' and ')}`)
 
 let report
 try {
-  report = await suite({ states: opts.states, seed: opts.seed, workers: opts.workers, log, tearMetadata: opts.tearMetadata })
+  report = await suite({ states: opts.states, seed: opts.seed, workers: opts.workers, log, tearMetadata: opts.tearMetadata, groups: opts.groups })
 } catch (e) {
   log(`failed (seed ${opts.seed}): ${e.stack ?? e.message}`)
   process.exit(1)
@@ -58,8 +65,11 @@ if (opts.json) {
   // Replay mismatches (states whose two replays disagreed) get a column only when there are any.
   const meta = report.scenarios.some((s) => s.tears.meta > 0)
   const mism = report.scenarios.some((s) => s.replayMismatches > 0)
-  const head = ['scenario', 'states', 'ok', 'torn', 'lost', 'corrupt', 'mount failures', ...(mism ? ['replay mismatches'] : []), 'data writes torn (page shown torn)', 'log records torn', ...(meta ? ['metadata torn'] : [])]
-  const rows = report.scenarios.map((s) => [s.name, s.states, s.ok, s.torn, s.lost, s.corrupt, s.mountFailures, ...(mism ? [s.replayMismatches] : []), `${s.tears.data} (${s.tears.dataShown})`, s.tears.log, ...(meta ? [s.tears.meta] : [])])
+  // Page files: states with a page readPage refused (detected), opens that
+  // failed, and doublewrite-file writes torn.
+  const pf = report.scenarios.some((s) => s.name.startsWith('pagefile'))
+  const head = ['scenario', 'states', 'ok', 'torn', 'lost', 'corrupt', ...(pf ? ['detected'] : []), 'mount failures', ...(pf ? ['open failures'] : []), ...(mism ? ['replay mismatches'] : []), 'data writes torn (page shown torn)', ...(pf ? ['doublewrite writes torn'] : []), 'log records torn', ...(meta ? ['metadata torn'] : [])]
+  const rows = report.scenarios.map((s) => [s.name, s.states, s.ok, s.torn, s.lost, s.corrupt, ...(pf ? [s.detected] : []), s.mountFailures, ...(pf ? [s.openFailures] : []), ...(mism ? [s.replayMismatches] : []), `${s.tears.data} (${s.tears.dataShown})`, ...(pf ? [s.tears.dblwr] : []), s.tears.log, ...(meta ? [s.tears.meta] : [])])
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)))
   const line = (cells) => '| ' + cells.map((c, i) => (i === 0 ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i]))).join(' | ') + ' |'
   const out = [line(head), '|' + widths.map((w, i) => (i === 0 ? '-'.repeat(w + 2) : '-'.repeat(w + 1) + ':')).join('|') + '|', ...rows.map(line)]

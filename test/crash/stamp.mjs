@@ -48,17 +48,42 @@ export function hasMagic(buf, base) {
 }
 
 /**
- * What the sector at `base` of `buf` is: { page, version } when it is exactly
- * the stamp of that page, version and sector index `sector`; null otherwise.
+ * The stamp of a page file payload (`payloadSize` bytes: a page minus the
+ * page file's 32-byte trailer, so the last sector is stamped in part).
  */
-export function readSector(buf, base, expectedPage, sector) {
-  if (base + SECTOR > buf.length || !hasMagic(buf, base)) return null
+export function stampPayload(page, version, pageSize, payloadSize) {
+  return stamp(Buffer.alloc(pageSize), page, version).subarray(0, payloadSize)
+}
+
+/**
+ * What a page file payload read back is: the versions of its valid sectors
+ * and how many sectors are no stamp of `page` (the last one checked only as
+ * far as the payload goes).
+ */
+export function readPayload(buf, page) {
+  const versions = new Set()
+  let bad = 0
+  for (let s = 0, base = 0; base < buf.length; s++, base += SECTOR) {
+    const st = readSector(buf, base, page, s, Math.min(SECTOR, buf.length - base))
+    if (st) versions.add(st.version)
+    else bad++
+  }
+  return { versions, bad }
+}
+
+/**
+ * What the sector at `base` of `buf` is: { page, version } when it is exactly
+ * the stamp of that page, version and sector index `sector` (its first `len`
+ * bytes: a page file payload's last sector is partial); null otherwise.
+ */
+export function readSector(buf, base, expectedPage, sector, len = SECTOR) {
+  if (base + len > buf.length || !hasMagic(buf, base)) return null
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength)
   const page = view.getUint32(base + 8, true)
   const version = view.getUint32(base + 12, true)
   if (page !== expectedPage || view.getUint32(base + 16, true) !== sector) return null
   let x = seedOf(page, version, sector)
-  for (let off = base + 20; off < base + SECTOR; off += 4) {
+  for (let off = base + 20; off < base + len; off += 4) {
     x ^= x << 13
     x >>>= 0
     x ^= x >>> 17

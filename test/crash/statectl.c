@@ -9,8 +9,9 @@
 //                   punches holes wherever else the region holds data
 //                   (SEEK_DATA/SEEK_HOLE, so only what a state and its mount
 //                   touched costs time)
-//   mount           mount(2) DEVICE on DIR as xfs (nouuid: the workers mount
-//                   copies of one filesystem at the same time)
+//   mount [ext4]    mount(2) DEVICE on DIR as xfs (nouuid: the workers mount
+//                   copies of one filesystem at the same time), or as ext4
+//                   (which has no such check; its journal is replayed)
 //   umount          umount2(2) DIR, then wait until nothing holds DEVICE
 //                   any more (answers "ok MS", the milliseconds waited)
 //   sparsify PATH   punch every all-zero 4 KiB block of PATH (done once per
@@ -163,9 +164,10 @@ int main(int argc, char **argv) {
     } else if (strcmp(line, "restore") == 0) {
       int rc = do_restore();
       if (rc != 0) answer_err(-rc, "restore"); else answer_ok(NULL);
-    } else if (strcmp(line, "mount") == 0) {
+    } else if (strcmp(line, "mount") == 0 || strcmp(line, "mount ext4") == 0) {
+      int ext4 = strcmp(line, "mount ext4") == 0;
       if (wait_released() < 0) answer_err(EBUSY, "device held before mount");
-      else if (mount(device, dir, "xfs", 0, "nouuid") != 0) answer_err(errno, "mount");
+      else if (mount(device, dir, ext4 ? "ext4" : "xfs", 0, ext4 ? NULL : "nouuid") != 0) answer_err(errno, "mount");
       else { mounted = 1; answer_ok(NULL); }
     } else if (strcmp(line, "umount") == 0) {
       if (umount2(dir, 0) != 0) answer_err(errno, "umount");

@@ -20,12 +20,24 @@
 //   rd PAGE VERSION             it returned, and was a dsync write: durable
 //   d                           fdatasync returned: every write that returned before is durable
 //   end
+//
+// Page file modes (config: strategy, rounds, batchPages):
+//   pagefile-setup   makes the page file `data` (and `data.dblwr` for
+//                    'doublewrite'), every page at version 0
+//   pagefile-run     rounds of one to three concurrent writePages calls of
+//                    one to six distinct pages each (a page may be in two
+//                    concurrent calls: the later has the higher version);
+//                    marks: `batch N CALLS writePages`, `s PAGE VERSION`
+//                    before each call, `rd PAGE VERSION` for each of its
+//                    pages once the call resolved (acknowledged durable).
+// A payload is the page's stamp cut to payloadSize (the page file owns the
+// last 32 bytes of each page), so the checker trusts no page file code.
 // Prints one JSON line on stdout: what it did.
 import fs from 'node:fs'
 import { createRequire } from 'node:module'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { stamp } from './stamp.mjs'
+import { stamp, stampPayload } from './stamp.mjs'
 
 const require = createRequire(import.meta.url)
 const untorn = require(path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist', 'index.js'))
@@ -141,5 +153,62 @@ async function run() {
   return { api, writes, versions: version }
 }
 
-const result = config.mode === 'setup' ? setup() : await run()
+function pageFileOptions() {
+  return { strategy: config.strategy, pageSize, batchPages: config.batchPages }
+}
+
+async function setupPageFile() {
+  const pf = await untorn.openPageFile(dataPath, pageFileOptions())
+  if (pf.strategy !== config.strategy) throw new Error(`${dataPath}: strategy ${pf.strategy}, wanted ${config.strategy}`)
+  const writes = []
+  for (let p = 0; p < pages; p++) writes.push({ page: p, data: stampPayload(p, 0, pageSize, pf.payloadSize) })
+  await pf.writePages(writes)
+  await pf.close()
+  return { pages, pageSize, strategy: pf.strategy }
+}
+
+async function runPageFile() {
+  const { rounds, seed, strategy } = config
+  const random = rng(seed)
+  const int = (n) => Math.floor(random() * n)
+  const marks = fs.openSync(config.marks, 'w')
+  const mark = (line) => fs.writeSync(marks, line + '\n')
+  const pf = await untorn.openPageFile(dataPath, pageFileOptions())
+  if (pf.strategy !== strategy) throw new Error(`${dataPath}: strategy ${pf.strategy}, wanted ${strategy}`)
+  const version = new Array(pages).fill(0)
+  let writes = 0
+  let calls = 0
+  mark(`begin pagefile-${strategy}`)
+  for (let b = 0; b < rounds; b++) {
+    const n = 1 + int(3)
+    mark(`batch ${b} ${n} writePages`)
+    const inFlight = []
+    for (let c = 0; c < n; c++) {
+      const chosen = []
+      const count = 1 + int(6)
+      while (chosen.length < count) {
+        const p = int(pages)
+        if (!chosen.includes(p)) chosen.push(p)
+      }
+      const jobs = chosen.map((p) => ({ p, v: ++version[p] }))
+      for (const { p, v } of jobs) mark(`s ${p} ${v}`)
+      const data = jobs.map(({ p, v }) => ({ page: p, data: stampPayload(p, v, pageSize, pf.payloadSize) }))
+      calls++
+      inFlight.push(
+        pf.writePages(data).then(() => {
+          for (const { p, v } of jobs) mark(`rd ${p} ${v}`)
+          writes += jobs.length
+        }),
+      )
+    }
+    await Promise.all(inFlight)
+  }
+  mark('end')
+  await pf.close()
+  fs.closeSync(marks)
+  return { api: `pagefile-${strategy}`, writes, calls, versions: version }
+}
+
+const modes = { setup, run, 'pagefile-setup': setupPageFile, 'pagefile-run': runPageFile }
+const result = await modes[config.mode]()
 process.stdout.write(JSON.stringify(result) + '\n')
