@@ -10,48 +10,71 @@
 //
 // Everything this module mounts or attaches is released by release(), which
 // also runs on process exit and on SIGINT/SIGTERM/SIGHUP.
-import { execFileSync, spawn, spawnSync } from 'node:child_process'
-import fs from 'node:fs'
-import os from 'node:os'
-import path from 'node:path'
-import readline from 'node:readline'
-import { fileURLToPath } from 'node:url'
-import { createRequire } from 'node:module'
-import { SECTOR, readPayload, readSector, stampsIn } from './stamp.mjs'
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+import { SECTOR, readPayload, readSector, stampsIn } from './stamp.mjs';
 
-const HERE = path.dirname(fileURLToPath(import.meta.url))
-const ROOT = path.resolve(HERE, '..', '..')
-export const BUILD_DIR = path.join(HERE, 'build')
-const MiB = 1024 * 1024
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.resolve(HERE, '..', '..');
+export const BUILD_DIR = path.join(HERE, 'build');
+const MiB = 1024 * 1024;
 
 /** Size of every filesystem image (base images and replay partitions). */
-export const IMAGE_SIZE = 64 * MiB
+export const IMAGE_SIZE = 64 * MiB;
 /** Pages are 16 KiB on both filesystems. */
-export const PAGE_SIZE = 16384
-export const PAGES = 32
+export const PAGE_SIZE = 16384;
+export const PAGES = 32;
 
 // mkfs.xfs refuses filesystems under 300 MB unless these are set (fstests'
 // escape hatch); a 64 MiB image keeps every copy and restore cheap.
-const MKFS_ENV = { ...process.env, TEST_DIR: '/tmp', TEST_DEV: '/dev/null', QA_CHECK_FS: '1' }
+const MKFS_ENV = { ...process.env, TEST_DIR: '/tmp', TEST_DEV: '/dev/null', QA_CHECK_FS: '1' };
 
 /** Pages per doublewrite batch of the page file scenarios (a call of six pages may span two). */
-const PAGEFILE_BATCH_PAGES = 4
+const PAGEFILE_BATCH_PAGES = 4;
 
 /**
  * The scenarios that are recorded: atomic ones (the proof) and plain ones
  * (the control), group 'classic'; page files by strategy, group 'pagefile'
  * (atomic on XFS only: ext4 on a loop device has no atomic writes).
  */
-export const RECORDED = []
+export const RECORDED = [];
 for (const api of ['atomic', 'plain']) {
   for (const fsName of ['xfs4k', 'xfs16k']) {
     for (const layout of ['contiguous', 'fragmented']) {
-      RECORDED.push({ name: `${api} ${fsName} ${layout}`, group: 'classic', api, fs: fsName, fsType: 'xfs', layout, blockSize: fsName === 'xfs4k' ? 4096 : 16384 })
+      RECORDED.push({
+        name: `${api} ${fsName} ${layout}`,
+        group: 'classic',
+        api,
+        fs: fsName,
+        fsType: 'xfs',
+        layout,
+        blockSize: fsName === 'xfs4k' ? 4096 : 16384,
+      });
     }
   }
 }
-for (const [strategy, fsName] of [['doublewrite', 'xfs4k'], ['atomic', 'xfs4k'], ['unprotected', 'xfs4k'], ['doublewrite', 'ext4'], ['unprotected', 'ext4']]) {
-  RECORDED.push({ name: `pagefile ${strategy} ${fsName}`, group: 'pagefile', api: 'pagefile', strategy, fs: fsName, fsType: fsName === 'ext4' ? 'ext4' : 'xfs', layout: 'pagefile', blockSize: 4096 })
+for (const [strategy, fsName] of [
+  ['doublewrite', 'xfs4k'],
+  ['atomic', 'xfs4k'],
+  ['unprotected', 'xfs4k'],
+  ['doublewrite', 'ext4'],
+  ['unprotected', 'ext4'],
+]) {
+  RECORDED.push({
+    name: `pagefile ${strategy} ${fsName}`,
+    group: 'pagefile',
+    api: 'pagefile',
+    strategy,
+    fs: fsName,
+    fsType: fsName === 'ext4' ? 'ext4' : 'xfs',
+    layout: 'pagefile',
+    blockSize: 4096,
+  });
 }
 
 /**
@@ -59,8 +82,18 @@ for (const [strategy, fsName] of [['doublewrite', 'xfs4k'], ['atomic', 'xfs4k'],
  * the atomic logs once more as a lying disk (flushes ignored).
  */
 export const SCENARIOS = [
-  ...RECORDED.filter((r) => r.group === 'classic').map((r) => ({ name: r.name, group: r.group, kind: r.api === 'atomic' ? 'atomic' : 'plain', recording: r.name })),
-  ...RECORDED.filter((r) => r.api === 'atomic').map((r) => ({ name: `lying-disk ${r.name}`, group: r.group, kind: 'lying', recording: r.name })),
+  ...RECORDED.filter((r) => r.group === 'classic').map((r) => ({
+    name: r.name,
+    group: r.group,
+    kind: r.api === 'atomic' ? 'atomic' : 'plain',
+    recording: r.name,
+  })),
+  ...RECORDED.filter((r) => r.api === 'atomic').map((r) => ({
+    name: `lying-disk ${r.name}`,
+    group: r.group,
+    kind: 'lying',
+    recording: r.name,
+  })),
   // Page files: doublewrite and atomic must recover everything ('pagefile');
   // unprotected (the control) must detect every torn page ('pagefile-control').
   ...RECORDED.filter((r) => r.group === 'pagefile').map((r) => ({
@@ -70,8 +103,13 @@ export const SCENARIOS = [
     recording: r.name,
   })),
   // The checker's control: a doublewrite page file on a lying disk must show lost pages.
-  ...RECORDED.filter((r) => r.name === 'pagefile doublewrite xfs4k').map((r) => ({ name: `lying-disk ${r.name}`, group: r.group, kind: 'pagefile-lying', recording: r.name })),
-]
+  ...RECORDED.filter((r) => r.name === 'pagefile doublewrite xfs4k').map((r) => ({
+    name: `lying-disk ${r.name}`,
+    group: r.group,
+    kind: 'pagefile-lying',
+    recording: r.name,
+  })),
+];
 
 /**
  * With --tear-metadata: the atomic logs once more, with XFS's metadata
@@ -83,65 +121,83 @@ export const METADATA_TEAR_SCENARIOS = RECORDED.filter((r) => r.api === 'atomic'
   group: r.group,
   kind: 'metatear',
   recording: r.name,
-}))
+}));
 
 /** Share of the states each kind gets. */
-const WEIGHTS = { atomic: 0.6, plain: 0.25, lying: 0.15, metatear: 0.15, pagefile: 0.45, 'pagefile-control': 0.15, 'pagefile-lying': 0.05 }
+const WEIGHTS = {
+  atomic: 0.6,
+  plain: 0.25,
+  lying: 0.15,
+  metatear: 0.15,
+  pagefile: 0.45,
+  'pagefile-control': 0.15,
+  'pagefile-lying': 0.05,
+};
 
 // ---------------------------------------------------------------------------
 // small utilities
 
 function oneLine(s) {
-  return String(s).replace(/\s*\n\s*/g, '; ').trim()
+  return String(s)
+    .replace(/\s*\n\s*/g, '; ')
+    .trim();
 }
 
-const SEARCH = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin']
+const SEARCH = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
 function which(program) {
   for (const dir of [...(process.env.PATH ?? '').split(':').filter(Boolean), ...SEARCH]) {
-    const p = path.join(dir, program)
+    const p = path.join(dir, program);
     try {
-      fs.accessSync(p, fs.constants.X_OK)
-      return p
+      fs.accessSync(p, fs.constants.X_OK);
+      return p;
     } catch {
       // not here
     }
   }
-  return null
+  return null;
 }
 
 function run(program, args, options = {}) {
-  const exe = which(program) ?? program
+  const exe = which(program) ?? program;
   try {
-    return execFileSync(exe, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000, ...options })
+    return execFileSync(exe, args, {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: 120_000,
+      ...options,
+    });
   } catch (e) {
-    const stderr = oneLine(e.stderr ?? '').slice(0, 400)
-    throw new Error(`${program} ${args.join(' ')} failed (${e.status != null ? `exit ${e.status}` : e.signal ?? e.message})${stderr ? `: ${stderr}` : ''}`)
+    const stderr = oneLine(e.stderr ?? '').slice(0, 400);
+    throw new Error(
+      `${program} ${args.join(' ')} failed (${e.status != null ? `exit ${e.status}` : (e.signal ?? e.message)})${stderr ? `: ${stderr}` : ''}`,
+      { cause: e },
+    );
   }
 }
 
 function sleepSync(ms) {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms)
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
 /** xorshift32: every random choice of the lab comes from a seed. */
 export function rng(seed) {
-  let x = seed >>> 0 || 0x9e3779b9
+  let x = seed >>> 0 || 0x9e3779b9;
   const next = () => {
-    x ^= x << 13
-    x >>>= 0
-    x ^= x >>> 17
-    x ^= x << 5
-    x >>>= 0
-    return x / 4294967296
-  }
-  next.int = (n) => Math.floor(next() * n)
-  return next
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x / 4294967296;
+  };
+  next.int = (n) => Math.floor(next() * n);
+  return next;
 }
 
 function hashString(s) {
-  let h = 2166136261
-  for (const c of s) h = Math.imul(h ^ c.charCodeAt(0), 16777619) >>> 0
-  return h
+  let h = 2166136261;
+  for (const c of s) h = Math.imul(h ^ c.charCodeAt(0), 16777619) >>> 0;
+  return h;
 }
 
 // ---------------------------------------------------------------------------
@@ -149,10 +205,10 @@ function hashString(s) {
 
 /** What this machine lacks for the lab, one line each (empty: ready). */
 export function missingPrerequisites() {
-  const missing = []
-  if (process.getuid?.() !== 0) missing.push('not root (the lab mounts filesystems and attaches loop devices)')
-  if (!fs.existsSync('/dev/fuse')) missing.push('/dev/fuse does not exist (FUSE)')
-  if (!fs.existsSync('/dev/loop-control')) missing.push('/dev/loop-control does not exist (loop devices)')
+  const missing = [];
+  if (process.getuid?.() !== 0) missing.push('not root (the lab mounts filesystems and attaches loop devices)');
+  if (!fs.existsSync('/dev/fuse')) missing.push('/dev/fuse does not exist (FUSE)');
+  if (!fs.existsSync('/dev/loop-control')) missing.push('/dev/loop-control does not exist (loop devices)');
   for (const [program, pkg] of [
     ['cc', 'gcc'],
     ['pkg-config', 'pkg-config'],
@@ -168,32 +224,35 @@ export function missingPrerequisites() {
     ['fallocate', 'util-linux'],
     ['partx', 'util-linux'],
   ]) {
-    if (!which(program)) missing.push(`${program} not found (apt-get install ${pkg})`)
+    if (!which(program)) missing.push(`${program} not found (apt-get install ${pkg})`);
   }
   if (which('pkg-config') && spawnSync(which('pkg-config'), ['--exists', 'fuse3']).status !== 0) {
-    missing.push('pkg-config knows no fuse3 (apt-get install libfuse3-dev)')
+    missing.push('pkg-config knows no fuse3 (apt-get install libfuse3-dev)');
   }
-  if (!fs.existsSync(path.join(ROOT, 'dist', 'index.js'))) missing.push('dist/index.js is not built (npm run compile)')
-  return missing
+  if (!fs.existsSync(path.join(ROOT, 'dist', 'index.js'))) missing.push('dist/index.js is not built (npm run compile)');
+  return missing;
 }
 
 /** Compiles the recorder and statectl into test/crash/build/ (not committed) when their sources changed. */
 export function buildTools() {
-  fs.mkdirSync(BUILD_DIR, { recursive: true })
-  const fuseFlags = run('pkg-config', ['--cflags', '--libs', 'fuse3']).trim().split(/\s+/)
+  fs.mkdirSync(BUILD_DIR, { recursive: true });
+  const fuseFlags = run('pkg-config', ['--cflags', '--libs', 'fuse3']).trim().split(/\s+/);
   const tools = {
     recorder: ['recorder.c', fuseFlags],
     statectl: ['statectl.c', []],
-  }
-  const out = {}
+  };
+  const out = {};
   for (const [name, [source, flags]] of Object.entries(tools)) {
-    const src = path.join(HERE, source)
-    const bin = path.join(BUILD_DIR, name)
-    const stale = !fs.existsSync(bin) || fs.statSync(bin).mtimeMs < fs.statSync(src).mtimeMs
-    if (stale) run('cc', ['-O2', '-Wall', '-Wextra', '-Werror', '-o', bin + '.tmp', src, ...flags]), fs.renameSync(bin + '.tmp', bin)
-    out[name] = bin
+    const src = path.join(HERE, source);
+    const bin = path.join(BUILD_DIR, name);
+    const stale = !fs.existsSync(bin) || fs.statSync(bin).mtimeMs < fs.statSync(src).mtimeMs;
+    if (stale) {
+      run('cc', ['-O2', '-Wall', '-Wextra', '-Werror', '-o', bin + '.tmp', src, ...flags]);
+      fs.renameSync(bin + '.tmp', bin);
+    }
+    out[name] = bin;
   }
-  return out
+  return out;
 }
 
 // ---------------------------------------------------------------------------
@@ -212,19 +271,19 @@ const held = {
   workers: new Set(),
   /** directories to remove */
   dirs: [],
-}
+};
 
 function mountedAt(dir) {
-  const lines = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')
-  return lines.some((l) => l.split(' ')[4] === dir)
+  const lines = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n');
+  return lines.some((l) => l.split(' ')[4] === dir);
 }
 
 function unmount(dir) {
   for (let attempt = 0; attempt < 6 && mountedAt(dir); attempt++) {
-    if (spawnSync(which('umount'), [dir], { stdio: 'ignore' }).status !== 0) sleepSync(50 * (attempt + 1))
+    if (spawnSync(which('umount'), [dir], { stdio: 'ignore' }).status !== 0) sleepSync(50 * (attempt + 1));
   }
-  if (mountedAt(dir)) spawnSync(which('umount'), ['-l', dir], { stdio: 'ignore' })
-  return !mountedAt(dir)
+  if (mountedAt(dir)) spawnSync(which('umount'), ['-l', dir], { stdio: 'ignore' });
+  return !mountedAt(dir);
 }
 
 /**
@@ -234,161 +293,165 @@ function unmount(dir) {
  */
 function loopOurs(loop) {
   try {
-    const backing = fs.readFileSync(`/sys/block/${path.basename(loop.dev)}/loop/backing_file`, 'utf8').trim()
-    return backing.replace(/ \(deleted\)$/, '') === loop.file
+    const backing = fs.readFileSync(`/sys/block/${path.basename(loop.dev)}/loop/backing_file`, 'utf8').trim();
+    return backing.replace(/ \(deleted\)$/, '') === loop.file;
   } catch {
-    return false // not attached
+    return false; // not attached
   }
 }
 
 function detachLoop(loop) {
   for (let attempt = 0; attempt < 10 && loopOurs(loop); attempt++) {
-    spawnSync(which('losetup'), ['-d', loop.dev], { stdio: 'ignore' })
-    if (loopOurs(loop)) sleepSync(50)
+    spawnSync(which('losetup'), ['-d', loop.dev], { stdio: 'ignore' });
+    if (loopOurs(loop)) sleepSync(50);
   }
-  return !loopOurs(loop)
+  return !loopOurs(loop);
 }
 
 /** True while `pid` runs (a zombie, not yet reaped by this blocked event loop, does not). */
 function running(pid) {
   try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z'
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
   } catch {
-    return false
+    return false;
   }
 }
 
 function unmountFuse(entry) {
   if (mountedAt(entry.dir)) {
-    spawnSync(which('fusermount3'), ['-u', entry.dir], { stdio: 'ignore' })
-    if (mountedAt(entry.dir)) spawnSync(which('umount'), ['-l', entry.dir], { stdio: 'ignore' })
+    spawnSync(which('fusermount3'), ['-u', entry.dir], { stdio: 'ignore' });
+    if (mountedAt(entry.dir)) spawnSync(which('umount'), ['-l', entry.dir], { stdio: 'ignore' });
   }
   if (entry.proc && entry.proc.exitCode === null && entry.proc.signalCode === null) {
     // Gone from the mount table, so the daemon's loop ends; a daemon that
     // hangs anyway is killed.
-    const deadline = Date.now() + 2000
-    while (Date.now() < deadline && running(entry.proc.pid)) sleepSync(20)
+    const deadline = Date.now() + 2000;
+    while (Date.now() < deadline && running(entry.proc.pid)) sleepSync(20);
     try {
-      entry.proc.kill('SIGKILL')
+      entry.proc.kill('SIGKILL');
     } catch {
       // gone
     }
   }
-  return !mountedAt(entry.dir)
+  return !mountedAt(entry.dir);
 }
 
 /** Releases everything held, in order: processes, umount, losetup -d, fusermount3 -u. Returns problems. */
 export function release() {
-  const problems = []
+  const problems = [];
   for (const child of held.children) {
     try {
-      child.kill('SIGKILL')
+      child.kill('SIGKILL');
     } catch {
       // gone
     }
   }
-  held.children.clear()
+  held.children.clear();
   for (const w of held.workers) {
     try {
       // destroy() closes the pipe at once (end() would wait for the event
       // loop, which this synchronous cleanup blocks): statectl sees end of
       // input, unmounts its mount and exits.
-      w.proc.stdin.destroy()
+      w.proc.stdin.destroy();
     } catch {
       // gone
     }
   }
   for (const w of held.workers) {
     // statectl unmounts on end of input; wait for it briefly, then do it here.
-    const deadline = Date.now() + 2000
-    while (Date.now() < deadline && w.proc.exitCode === null && running(w.proc.pid)) sleepSync(10)
+    const deadline = Date.now() + 2000;
+    while (Date.now() < deadline && w.proc.exitCode === null && running(w.proc.pid)) sleepSync(10);
     try {
-      w.proc.kill('SIGKILL')
+      w.proc.kill('SIGKILL');
     } catch {
       // gone
     }
   }
-  held.workers.clear()
-  for (const dir of [...held.mounts].reverse()) if (!unmount(dir)) problems.push(`could not unmount ${dir}`)
-  held.mounts = held.mounts.filter((d) => mountedAt(d))
-  for (const loop of [...held.loops].reverse()) if (!detachLoop(loop)) problems.push(`could not detach ${loop.dev} (${loop.file})`)
-  held.loops = held.loops.filter((l) => loopOurs(l))
-  for (const entry of [...held.fuse].reverse()) if (!unmountFuse(entry)) problems.push(`could not unmount FUSE ${entry.dir}`)
-  held.fuse = held.fuse.filter((e) => mountedAt(e.dir))
+  held.workers.clear();
+  for (const dir of [...held.mounts].reverse()) if (!unmount(dir)) problems.push(`could not unmount ${dir}`);
+  held.mounts = held.mounts.filter((d) => mountedAt(d));
+  for (const loop of [...held.loops].reverse())
+    if (!detachLoop(loop)) problems.push(`could not detach ${loop.dev} (${loop.file})`);
+  held.loops = held.loops.filter((l) => loopOurs(l));
+  for (const entry of [...held.fuse].reverse())
+    if (!unmountFuse(entry)) problems.push(`could not unmount FUSE ${entry.dir}`);
+  held.fuse = held.fuse.filter((e) => mountedAt(e.dir));
   if (problems.length === 0) {
     for (const dir of [...held.dirs].reverse()) {
       try {
-        fs.rmSync(dir, { recursive: true, force: true })
+        fs.rmSync(dir, { recursive: true, force: true });
       } catch (e) {
-        problems.push(`could not remove ${dir}: ${e.message}`)
+        problems.push(`could not remove ${dir}: ${e.message}`);
       }
     }
-    held.dirs = []
+    held.dirs = [];
   }
-  return problems
+  return problems;
 }
 
-let handlersInstalled = false
+let handlersInstalled = false;
 function installHandlers() {
-  if (handlersInstalled) return
-  handlersInstalled = true
+  if (handlersInstalled) return;
+  handlersInstalled = true;
   process.on('exit', () => {
-    release()
-  })
+    release();
+  });
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
     process.on(signal, () => {
-      const problems = release()
-      process.stderr.write(`crash lab: ${signal}: released every mount and loop device${problems.length ? ` except: ${problems.join('; ')}` : ''}\n`)
-      process.exit(128 + (signal === 'SIGINT' ? 2 : signal === 'SIGTERM' ? 15 : 1))
-    })
+      const problems = release();
+      process.stderr.write(
+        `crash lab: ${signal}: released every mount and loop device${problems.length ? ` except: ${problems.join('; ')}` : ''}\n`,
+      );
+      process.exit(128 + (signal === 'SIGINT' ? 2 : signal === 'SIGTERM' ? 15 : 1));
+    });
   }
 }
 
 function attachLoop(file, args = []) {
-  file = fs.realpathSync(file)
-  const dev = run('losetup', ['-f', '--show', ...args, file]).trim()
-  held.loops.push({ dev, file })
-  return dev
+  file = fs.realpathSync(file);
+  const dev = run('losetup', ['-f', '--show', ...args, file]).trim();
+  held.loops.push({ dev, file });
+  return dev;
 }
 
 function releaseLoop(dev) {
-  const loop = held.loops.find((l) => l.dev === dev)
-  if (!detachLoop(loop)) throw new Error(`could not detach ${dev} (${loop.file})`)
-  held.loops = held.loops.filter((l) => l !== loop)
+  const loop = held.loops.find((l) => l.dev === dev);
+  if (!detachLoop(loop)) throw new Error(`could not detach ${dev} (${loop.file})`);
+  held.loops = held.loops.filter((l) => l !== loop);
 }
 
 function mountXfs(dev, dir, type = 'xfs') {
-  held.mounts.push(dir)
-  run('mount', ['-t', type, dev, dir])
+  held.mounts.push(dir);
+  run('mount', ['-t', type, dev, dir]);
 }
 
 function releaseMount(dir) {
-  if (!unmount(dir)) throw new Error(`could not unmount ${dir}`)
-  held.mounts = held.mounts.filter((d) => d !== dir)
+  if (!unmount(dir)) throw new Error(`could not unmount ${dir}`);
+  held.mounts = held.mounts.filter((d) => d !== dir);
 }
 
-const OWNER_FILE = '.untorn-crash-owner'
+const OWNER_FILE = '.untorn-crash-owner';
 
 function processStart(pid) {
   try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
   } catch {
-    return null
+    return null;
   }
 }
 
 /** True while the run that made `dir` lives (or `dir` is too new to judge). */
 function ownerAlive(dir) {
   try {
-    const owner = JSON.parse(fs.readFileSync(path.join(dir, OWNER_FILE), 'utf8'))
-    return owner.pid !== process.pid && processStart(owner.pid) === owner.start
+    const owner = JSON.parse(fs.readFileSync(path.join(dir, OWNER_FILE), 'utf8'));
+    return owner.pid !== process.pid && processStart(owner.pid) === owner.start;
   } catch {
     try {
-      return Date.now() - fs.statSync(dir).mtimeMs < 30_000
+      return Date.now() - fs.statSync(dir).mtimeMs < 30_000;
     } catch {
-      return false
+      return false;
     }
   }
 }
@@ -400,53 +463,61 @@ function ownerAlive(dir) {
  * Only directories whose owning process is gone. Returns what it did.
  */
 export function cleanupStale() {
-  const done = []
-  const base = fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir()
+  const done = [];
+  const base = fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir();
   for (const name of fs.readdirSync(base)) {
-    if (!name.startsWith('untorn-crash-')) continue
-    const dir = path.join(base, name)
-    if (!fs.statSync(dir).isDirectory() || ownerAlive(dir)) continue
-    const inside = (p) => p.startsWith(dir + '/')
+    if (!name.startsWith('untorn-crash-')) continue;
+    const dir = path.join(base, name);
+    if (!fs.statSync(dir).isDirectory() || ownerAlive(dir)) continue;
+    const inside = (p) => p.startsWith(dir + '/');
     const mounts = fs
       .readFileSync('/proc/self/mountinfo', 'utf8')
       .split('\n')
       .filter(Boolean)
       .map((l) => ({ point: l.split(' ')[4], type: l.split(' - ')[1]?.split(' ')[0] ?? '' }))
-      .filter((m) => inside(m.point))
-    for (const m of mounts.filter((m) => !m.type.startsWith('fuse'))) unmount(m.point) && done.push(`umount ${m.point}`)
+      .filter((m) => inside(m.point));
+    for (const m of mounts.filter((m) => !m.type.startsWith('fuse')))
+      if (unmount(m.point)) done.push(`umount ${m.point}`);
     for (const dev of fs.readdirSync('/sys/block').filter((d) => d.startsWith('loop'))) {
-      let file
+      let file;
       try {
-        file = fs.readFileSync(`/sys/block/${dev}/loop/backing_file`, 'utf8').trim().replace(/ \(deleted\)$/, '')
+        file = fs
+          .readFileSync(`/sys/block/${dev}/loop/backing_file`, 'utf8')
+          .trim()
+          .replace(/ \(deleted\)$/, '');
       } catch {
-        continue
+        continue;
       }
-      if (inside(file) && detachLoop({ dev: `/dev/${dev}`, file })) done.push(`losetup -d /dev/${dev}`)
+      if (inside(file) && detachLoop({ dev: `/dev/${dev}`, file })) done.push(`losetup -d /dev/${dev}`);
     }
-    for (const m of mounts.filter((m) => m.type.startsWith('fuse'))) unmountFuse({ dir: m.point }) && done.push(`fusermount3 -u ${m.point}`)
+    for (const m of mounts.filter((m) => m.type.startsWith('fuse')))
+      if (unmountFuse({ dir: m.point })) done.push(`fusermount3 -u ${m.point}`);
     if (mountsUnder(dir).length === 0) {
-      fs.rmSync(dir, { recursive: true, force: true })
-      done.push(`rm -r ${dir}`)
+      fs.rmSync(dir, { recursive: true, force: true });
+      done.push(`rm -r ${dir}`);
     }
   }
-  return done
+  return done;
 }
 
 function mountsUnder(dir) {
   return fs
     .readFileSync('/proc/self/mountinfo', 'utf8')
     .split('\n')
-    .filter((l) => l.split(' ')[4]?.startsWith(dir + '/'))
+    .filter((l) => l.split(' ')[4]?.startsWith(dir + '/'));
 }
 
 /** A fresh working directory in /dev/shm (RAM), removed by release(). */
 export function workDir() {
-  installHandlers()
-  const base = fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir()
-  const dir = fs.mkdtempSync(path.join(base, 'untorn-crash-'))
-  held.dirs.push(dir)
-  fs.writeFileSync(path.join(dir, OWNER_FILE), JSON.stringify({ pid: process.pid, start: processStart(process.pid) }) + '\n')
-  return dir
+  installHandlers();
+  const base = fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir();
+  const dir = fs.mkdtempSync(path.join(base, 'untorn-crash-'));
+  held.dirs.push(dir);
+  fs.writeFileSync(
+    path.join(dir, OWNER_FILE),
+    JSON.stringify({ pid: process.pid, start: processStart(process.pid) }) + '\n',
+  );
+  return dir;
 }
 
 // ---------------------------------------------------------------------------
@@ -457,71 +528,83 @@ function runWriter(config) {
     encoding: 'utf8',
     timeout: 120_000,
     killSignal: 'SIGKILL',
-  })
+  });
   if (child.status !== 0) {
-    throw new Error(`writer (${config.mode}) failed (${child.status ?? child.signal}): ${oneLine(child.stderr).slice(0, 600)}`)
+    throw new Error(
+      `writer (${config.mode}) failed (${child.status ?? child.signal}): ${oneLine(child.stderr).slice(0, 600)}`,
+    );
   }
-  return JSON.parse(child.stdout.trim().split('\n').pop())
+  return JSON.parse(child.stdout.trim().split('\n').pop());
 }
 
 function startRecorder(bin, image, log, dir) {
   return new Promise((resolve, reject) => {
-    const proc = spawn(bin, [image, log, dir, '-o', 'fsname=untorn-crash'], { stdio: ['ignore', 'pipe', 'pipe'] })
-    const entry = { dir, proc }
-    held.fuse.push(entry)
-    let stderr = ''
-    proc.stderr.on('data', (d) => (stderr += d))
-    const timer = setTimeout(() => reject(new Error(`recorder did not mount ${dir} within 10 s: ${oneLine(stderr)}`)), 10_000)
+    const proc = spawn(bin, [image, log, dir, '-o', 'fsname=untorn-crash'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const entry = { dir, proc };
+    held.fuse.push(entry);
+    let stderr = '';
+    proc.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(
+      () => reject(new Error(`recorder did not mount ${dir} within 10 s: ${oneLine(stderr)}`)),
+      10_000,
+    );
     proc.stdout.on('data', (d) => {
       if (String(d).includes('ready')) {
-        clearTimeout(timer)
-        resolve(entry)
+        clearTimeout(timer);
+        resolve(entry);
       }
-    })
+    });
     proc.on('exit', (code, signal) => {
-      entry.exit = { code, signal, stderr }
-      clearTimeout(timer)
-      reject(new Error(`recorder exited (${code ?? signal}): ${oneLine(stderr)}`))
-    })
-  })
+      entry.exit = { code, signal, stderr };
+      clearTimeout(timer);
+      reject(new Error(`recorder exited (${code ?? signal}): ${oneLine(stderr)}`));
+    });
+  });
 }
 
 async function stopRecorder(entry) {
-  const exited = entry.exit ? Promise.resolve() : new Promise((resolve) => entry.proc.once('exit', resolve))
-  run('fusermount3', ['-u', entry.dir])
-  await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))])
-  if (!entry.exit) throw new Error('recorder did not exit after fusermount3 -u')
-  held.fuse = held.fuse.filter((e) => e !== entry)
-  if (entry.exit.code !== 0) throw new Error(`recorder exited with ${entry.exit.code ?? entry.exit.signal}: ${oneLine(entry.exit.stderr)}`)
+  const exited = entry.exit ? Promise.resolve() : new Promise((resolve) => entry.proc.once('exit', resolve));
+  run('fusermount3', ['-u', entry.dir]);
+  await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+  if (!entry.exit) throw new Error('recorder did not exit after fusermount3 -u');
+  held.fuse = held.fuse.filter((e) => e !== entry);
+  if (entry.exit.code !== 0)
+    throw new Error(`recorder exited with ${entry.exit.code ?? entry.exit.signal}: ${oneLine(entry.exit.stderr)}`);
 }
 
 /** The internal log's byte range on the device, from the superblock. */
 function logRegion(image) {
-  const out = run('xfs_db', ['-r', '-c', 'sb 0', '-c', 'print logstart logblocks agblocks agblklog blocksize', image])
-  const v = Object.fromEntries([...out.matchAll(/^(\w+) = (\d+)$/gm)].map((m) => [m[1], Number(m[2])]))
-  const agno = Math.floor(v.logstart / 2 ** v.agblklog)
-  const agbno = v.logstart % 2 ** v.agblklog
-  const start = (agno * v.agblocks + agbno) * v.blocksize
-  return { start, end: start + v.logblocks * v.blocksize }
+  const out = run('xfs_db', ['-r', '-c', 'sb 0', '-c', 'print logstart logblocks agblocks agblklog blocksize', image]);
+  const v = Object.fromEntries([...out.matchAll(/^(\w+) = (\d+)$/gm)].map((m) => [m[1], Number(m[2])]));
+  const agno = Math.floor(v.logstart / 2 ** v.agblklog);
+  const agbno = v.logstart % 2 ** v.agblklog;
+  const start = (agno * v.agblocks + agbno) * v.blocksize;
+  return { start, end: start + v.logblocks * v.blocksize };
 }
 
 /** ext4's journal (inode 8): its byte ranges on the device, from debugfs. */
 function ext4JournalRegion(image) {
-  const out = run('debugfs', ['-R', 'stat <8>', image])
-  const ranges = [...out.matchAll(/\(\d+(?:-\d+)?\):(\d+)(?:-(\d+))?/g)].map((m) => [Number(m[1]) * 4096, (Number(m[2] ?? m[1]) + 1) * 4096])
-  if (ranges.length === 0) throw new Error(`${image}: debugfs shows no journal extents`)
-  return { ranges }
+  const out = run('debugfs', ['-R', 'stat <8>', image]);
+  const ranges = [...out.matchAll(/\(\d+(?:-\d+)?\):(\d+)(?:-(\d+))?/g)].map((m) => [
+    Number(m[1]) * 4096,
+    (Number(m[2] ?? m[1]) + 1) * 4096,
+  ]);
+  if (ranges.length === 0) throw new Error(`${image}: debugfs shows no journal extents`);
+  return { ranges };
 }
 
 /** Extents of a file, from FIEMAP (xfs_io -c 'fiemap -v'). */
 function fileExtents(file) {
-  return physicalExtents(file).length
+  return physicalExtents(file).length;
 }
 
 /** A file's extents as byte ranges on the device (FIEMAP, in 512-byte units; holes left out). */
 function physicalExtents(file) {
-  const out = run('xfs_io', ['-r', '-c', 'fiemap -v', file])
-  return [...out.matchAll(/^\s*\d+: \[\d+\.\.\d+\]:\s+(\d+)\.\.(\d+)/gm)].map((m) => [Number(m[1]) * 512, (Number(m[2]) + 1) * 512])
+  const out = run('xfs_io', ['-r', '-c', 'fiemap -v', file]);
+  return [...out.matchAll(/^\s*\d+: \[\d+\.\.\d+\]:\s+(\d+)\.\.(\d+)/gm)].map((m) => [
+    Number(m[1]) * 512,
+    (Number(m[2]) + 1) * 512,
+  ]);
 }
 
 /**
@@ -529,83 +612,89 @@ function physicalExtents(file) {
  * runs the writer on it under the recorder. Returns what replay needs.
  */
 export async function record(scenario, options) {
-  const { tools, dir, seed } = options
-  const slug = scenario.name.replace(/\W+/g, '-')
-  const base = path.join(dir, `${slug}.base.img`)
-  const work = path.join(dir, `${slug}.final.img`)
-  const logFile = path.join(dir, `${slug}.log`)
-  const mnt = path.join(dir, `${slug}.mnt`)
-  const fuseDir = path.join(dir, `${slug}.fuse`)
-  fs.mkdirSync(mnt)
-  fs.mkdirSync(fuseDir)
-  const started = Date.now()
+  const { tools, dir, seed } = options;
+  const slug = scenario.name.replace(/\W+/g, '-');
+  const base = path.join(dir, `${slug}.base.img`);
+  const work = path.join(dir, `${slug}.final.img`);
+  const logFile = path.join(dir, `${slug}.log`);
+  const mnt = path.join(dir, `${slug}.mnt`);
+  const fuseDir = path.join(dir, `${slug}.fuse`);
+  fs.mkdirSync(mnt);
+  fs.mkdirSync(fuseDir);
+  const started = Date.now();
 
   // 1. The base image: mkfs, the test file at version 0, unmounted clean.
-  fs.closeSync(fs.openSync(base, 'wx'))
-  fs.truncateSync(base, IMAGE_SIZE)
+  fs.closeSync(fs.openSync(base, 'wx'));
+  fs.truncateSync(base, IMAGE_SIZE);
   if (scenario.fsType === 'ext4') {
     // No lazy init: no background inode-table writes during the run or after a state's mount.
-    run('mkfs.ext4', ['-q', '-F', '-b', '4096', '-E', 'lazy_itable_init=0,lazy_journal_init=0', base])
+    run('mkfs.ext4', ['-q', '-F', '-b', '4096', '-E', 'lazy_itable_init=0,lazy_journal_init=0', base]);
   } else {
-    run('mkfs.xfs', ['-q', '-f', ...(scenario.blockSize === 16384 ? ['-b', 'size=16384'] : []), base], { env: MKFS_ENV })
+    run('mkfs.xfs', ['-q', '-f', ...(scenario.blockSize === 16384 ? ['-b', 'size=16384'] : []), base], {
+      env: MKFS_ENV,
+    });
   }
-  let dev = attachLoop(base)
-  mountXfs(dev, mnt, scenario.fsType)
-  const pagefile = scenario.group === 'pagefile'
+  let dev = attachLoop(base);
+  mountXfs(dev, mnt, scenario.fsType);
+  const pagefile = scenario.group === 'pagefile';
   const config = pagefile
     ? { dir: mnt, pageSize: PAGE_SIZE, pages: PAGES, strategy: scenario.strategy, batchPages: PAGEFILE_BATCH_PAGES }
-    : { dir: mnt, pageSize: PAGE_SIZE, pages: PAGES, layout: scenario.layout, blockSize: scenario.blockSize }
-  runWriter({ ...config, mode: pagefile ? 'pagefile-setup' : 'setup' })
-  const extents = fileExtents(path.join(mnt, 'data'))
+    : { dir: mnt, pageSize: PAGE_SIZE, pages: PAGES, layout: scenario.layout, blockSize: scenario.blockSize };
+  runWriter({ ...config, mode: pagefile ? 'pagefile-setup' : 'setup' });
+  const extents = fileExtents(path.join(mnt, 'data'));
   // Where the doublewrite file lies: its writes (batch header and copies,
   // in place) are page file data too, tearable like the pages' own.
-  const dblwr = pagefile && scenario.strategy === 'doublewrite' ? physicalExtents(path.join(mnt, 'data.dblwr')) : []
-  if (pagefile && scenario.strategy === 'doublewrite' && dblwr.length === 0) throw new Error(`${scenario.name}: data.dblwr has no extents`)
-  releaseMount(mnt)
-  releaseLoop(dev)
+  const dblwr = pagefile && scenario.strategy === 'doublewrite' ? physicalExtents(path.join(mnt, 'data.dblwr')) : [];
+  if (pagefile && scenario.strategy === 'doublewrite' && dblwr.length === 0)
+    throw new Error(`${scenario.name}: data.dblwr has no extents`);
+  releaseMount(mnt);
+  releaseLoop(dev);
   // Fragmented: most filesystem blocks of the test file an extent of their
   // own (XFS may still join a few neighbours); contiguous: one extent.
-  const minExtents = (PAGES * PAGE_SIZE) / scenario.blockSize / 2
+  const minExtents = (PAGES * PAGE_SIZE) / scenario.blockSize / 2;
   if (pagefile) {
     // The page file's layout is its own (grown in 8 MiB chunks).
   } else if (scenario.layout === 'fragmented' ? extents < minExtents : extents !== 1) {
-    throw new Error(`${scenario.name}: the test file has ${extents} extents (wanted ${scenario.layout === 'fragmented' ? `≥ ${minExtents}` : 1})`)
+    throw new Error(
+      `${scenario.name}: the test file has ${extents} extents (wanted ${scenario.layout === 'fragmented' ? `≥ ${minExtents}` : 1})`,
+    );
   }
-  run('fallocate', ['--dig-holes', base]) // restore copies only what holds data
-  const region = scenario.fsType === 'ext4' ? ext4JournalRegion(base) : logRegion(base)
-  region.dblwr = dblwr
-  fs.copyFileSync(base, work)
+  run('fallocate', ['--dig-holes', base]); // restore copies only what holds data
+  const region = scenario.fsType === 'ext4' ? ext4JournalRegion(base) : logRegion(base);
+  region.dblwr = dblwr;
+  fs.copyFileSync(base, work);
 
   // 2. The recorded run: XFS on a loop device on the recorder's /image.
-  const recorder = await startRecorder(tools.recorder, work, logFile, fuseDir)
-  dev = attachLoop(path.join(fuseDir, 'image'), ['--direct-io=on'])
-  const queue = `/sys/block/${path.basename(dev)}/queue`
-  const writeCache = fs.readFileSync(`${queue}/write_cache`, 'utf8').trim()
-  if (writeCache !== 'write back') throw new Error(`${dev} reports write_cache "${writeCache}": flushes would not reach the recorder`)
-  mountXfs(dev, mnt, scenario.fsType)
-  const seedOfRun = (seed ^ hashString(scenario.name)) >>> 0
-  const marks = path.join(fuseDir, 'marks')
+  const recorder = await startRecorder(tools.recorder, work, logFile, fuseDir);
+  dev = attachLoop(path.join(fuseDir, 'image'), ['--direct-io=on']);
+  const queue = `/sys/block/${path.basename(dev)}/queue`;
+  const writeCache = fs.readFileSync(`${queue}/write_cache`, 'utf8').trim();
+  if (writeCache !== 'write back')
+    throw new Error(`${dev} reports write_cache "${writeCache}": flushes would not reach the recorder`);
+  mountXfs(dev, mnt, scenario.fsType);
+  const seedOfRun = (seed ^ hashString(scenario.name)) >>> 0;
+  const marks = path.join(fuseDir, 'marks');
   const writer = pagefile
     ? runWriter({ ...config, mode: 'pagefile-run', rounds: 12, seed: seedOfRun, marks })
-    : runWriter({ ...config, mode: 'run', api: scenario.api, batches: 16, batchPages: 4, seed: seedOfRun, marks })
-  releaseMount(mnt)
-  releaseLoop(dev)
-  await stopRecorder(recorder)
-  fs.rmdirSync(mnt)
-  fs.rmdirSync(fuseDir)
+    : runWriter({ ...config, mode: 'run', api: scenario.api, batches: 16, batchPages: 4, seed: seedOfRun, marks });
+  releaseMount(mnt);
+  releaseLoop(dev);
+  await stopRecorder(recorder);
+  fs.rmdirSync(mnt);
+  fs.rmdirSync(fuseDir);
 
-  const log = parseLog(fs.readFileSync(logFile), region)
-  checkReplayReproduces(base, work, log)
-  checkFlushesReachedUs(scenario, log)
-  return { scenario, base, work, logFile, log, region, extents, writer, recordMs: Date.now() - started }
+  const log = parseLog(fs.readFileSync(logFile), region);
+  checkReplayReproduces(base, work, log);
+  checkFlushesReachedUs(scenario, log);
+  return { scenario, base, work, logFile, log, region, extents, writer, recordMs: Date.now() - started };
 }
 
 // ---------------------------------------------------------------------------
 // the log
 
-const REC_WRITE = 1
-const REC_FLUSH = 2
-const REC_MARK = 3
+const REC_WRITE = 1;
+const REC_FLUSH = 2;
+const REC_MARK = 3;
 
 /**
  * Parses a recorder log into events, in order:
@@ -616,46 +705,53 @@ const REC_MARK = 3
  *   { type: 'mark', text }
  */
 export function parseLog(buf, region) {
-  if (buf.subarray(0, 8).toString('latin1') !== 'UNTCLOG1') throw new Error('not a crash lab log (bad magic)')
-  const events = []
-  let pos = 8
-  let expectSeq = 0n
+  if (buf.subarray(0, 8).toString('latin1') !== 'UNTCLOG1') throw new Error('not a crash lab log (bad magic)');
+  const events = [];
+  let pos = 8;
+  let expectSeq = 0n;
   while (pos < buf.length) {
-    if (pos + 32 > buf.length) throw new Error(`log truncated at byte ${pos}`)
-    const type = buf.readUInt32LE(pos)
-    const seq = buf.readBigUInt64LE(pos + 8)
-    const off = Number(buf.readBigUInt64LE(pos + 16))
-    const len = Number(buf.readBigUInt64LE(pos + 24))
-    if (seq !== expectSeq) throw new Error(`log record ${expectSeq} missing (found ${seq})`)
-    expectSeq++
-    pos += 32
-    const data = buf.subarray(pos, pos + len)
-    if (data.length !== len) throw new Error(`log truncated in record ${seq}`)
-    pos += len
+    if (pos + 32 > buf.length) throw new Error(`log truncated at byte ${pos}`);
+    const type = buf.readUInt32LE(pos);
+    const seq = buf.readBigUInt64LE(pos + 8);
+    const off = Number(buf.readBigUInt64LE(pos + 16));
+    const len = Number(buf.readBigUInt64LE(pos + 24));
+    if (seq !== expectSeq) throw new Error(`log record ${expectSeq} missing (found ${seq})`);
+    expectSeq++;
+    pos += 32;
+    const data = buf.subarray(pos, pos + len);
+    if (data.length !== len) throw new Error(`log truncated in record ${seq}`);
+    pos += len;
     if (type === REC_WRITE) {
-      const inside = (ranges) => ranges.some(([a, b]) => off < b && a < off + len)
-      const within = (ranges) => ranges.some(([a, b]) => off >= a && off + len <= b)
-      const dblwr = inside(region.dblwr ?? [])
-      const stamps = dblwr ? null : stampsIn(data)
-      const kind = dblwr ? 'dblwr' : stamps ? 'data' : within(region.ranges ?? [[region.start, region.end]]) ? 'log' : 'meta'
-      events.push({ type: 'write', off, len, data, kind, stamps: stamps ?? undefined })
+      const inside = (ranges) => ranges.some(([a, b]) => off < b && a < off + len);
+      const within = (ranges) => ranges.some(([a, b]) => off >= a && off + len <= b);
+      const dblwr = inside(region.dblwr ?? []);
+      const stamps = dblwr ? null : stampsIn(data);
+      const kind = dblwr
+        ? 'dblwr'
+        : stamps
+          ? 'data'
+          : within(region.ranges ?? [[region.start, region.end]])
+            ? 'log'
+            : 'meta';
+      events.push({ type: 'write', off, len, data, kind, stamps: stamps ?? undefined });
     } else if (type === REC_FLUSH) {
-      events.push({ type: 'flush' })
+      events.push({ type: 'flush' });
     } else if (type === REC_MARK) {
-      for (const text of data.toString('utf8').split('\n').filter(Boolean)) events.push({ type: 'mark', text })
+      for (const text of data.toString('utf8').split('\n').filter(Boolean)) events.push({ type: 'mark', text });
     } else {
-      throw new Error(`unknown log record type ${type}`)
+      throw new Error(`unknown log record type ${type}`);
     }
   }
-  return events
+  return events;
 }
 
 /** The log applied in full to the base image must give the image the recorder served, byte for byte. */
 function checkReplayReproduces(base, work, events) {
-  const image = fs.readFileSync(base)
-  for (const e of events) if (e.type === 'write') e.data.copy(image, e.off)
-  const served = fs.readFileSync(work)
-  if (!image.equals(served)) throw new Error(`replaying the whole log onto ${base} does not give ${work}: the log misses writes`)
+  const image = fs.readFileSync(base);
+  for (const e of events) if (e.type === 'write') e.data.copy(image, e.off);
+  const served = fs.readFileSync(work);
+  if (!image.equals(served))
+    throw new Error(`replaying the whole log onto ${base} does not give ${work}: the log misses writes`);
 }
 
 /**
@@ -665,37 +761,57 @@ function checkReplayReproduces(base, work, events) {
  * the honoured-flush model would be built on nothing.
  */
 function checkFlushesReachedUs(scenario, events) {
-  let flushSinceBatch = false
-  const flushSinceStart = new Map()
+  let flushSinceBatch = false;
+  const flushSinceStart = new Map();
   for (const e of events) {
     if (e.type === 'flush') {
-      flushSinceBatch = true
-      for (const k of flushSinceStart.keys()) flushSinceStart.set(k, true)
+      flushSinceBatch = true;
+      for (const k of flushSinceStart.keys()) flushSinceStart.set(k, true);
     } else if (e.type === 'mark') {
-      const [what, p, v] = e.text.split(' ')
-      if (what === 'batch') flushSinceBatch = false
-      else if (what === 's') flushSinceStart.set(`${p} ${v}`, false)
-      else if (what === 'rd' && !flushSinceStart.get(`${p} ${v}`)) throw new Error(`${scenario.name}: no flush reached the recorder for the dsync write of page ${p} version ${v}`)
-      else if (what === 'd' && !flushSinceBatch) throw new Error(`${scenario.name}: no flush reached the recorder for an fdatasync`)
+      const [what, p, v] = e.text.split(' ');
+      if (what === 'batch') flushSinceBatch = false;
+      else if (what === 's') flushSinceStart.set(`${p} ${v}`, false);
+      else if (what === 'rd' && !flushSinceStart.get(`${p} ${v}`))
+        throw new Error(
+          `${scenario.name}: no flush reached the recorder for the dsync write of page ${p} version ${v}`,
+        );
+      else if (what === 'd' && !flushSinceBatch)
+        throw new Error(`${scenario.name}: no flush reached the recorder for an fdatasync`);
     }
   }
 }
 
 /** Counts for reports. */
 export function logSummary(events) {
-  const s = { writes: 0, data: 0, dataBytes: 0, dblwr: 0, log: 0, meta: 0, flushes: 0, marks: 0, bytes: 0, api: null, batches: {} }
+  const s = {
+    writes: 0,
+    data: 0,
+    dataBytes: 0,
+    dblwr: 0,
+    log: 0,
+    meta: 0,
+    flushes: 0,
+    marks: 0,
+    bytes: 0,
+    api: null,
+    batches: {},
+  };
   for (const e of events) {
-    if (e.type === 'write') s.writes++, s[e.kind]++, (s.bytes += e.len), e.kind === 'data' && (s.dataBytes += e.len)
-    else if (e.type === 'flush') s.flushes++
+    if (e.type === 'write') {
+      s.writes++;
+      s[e.kind]++;
+      s.bytes += e.len;
+      if (e.kind === 'data') s.dataBytes += e.len;
+    } else if (e.type === 'flush') s.flushes++;
     else {
-      s.marks++
+      s.marks++;
       // What the writer says it did: its API, and batches per call style.
-      const [what, , call, durability] = e.text.split(' ')
-      if (what === 'begin') s.api = e.text.split(' ')[1]
-      if (what === 'batch') s.batches[`${call} ${durability}`] = (s.batches[`${call} ${durability}`] ?? 0) + 1
+      const [what, , call, durability] = e.text.split(' ');
+      if (what === 'begin') s.api = e.text.split(' ')[1];
+      if (what === 'batch') s.batches[`${call} ${durability}`] = (s.batches[`${call} ${durability}`] ?? 0) + 1;
     }
   }
-  return s
+  return s;
 }
 
 // ---------------------------------------------------------------------------
@@ -707,59 +823,62 @@ export function logSummary(events) {
  * version acknowledged durable.
  */
 export function acknowledged(events, horizon, pages) {
-  const started = new Array(pages).fill(0)
-  const returned = new Array(pages).fill(0)
-  const durable = new Array(pages).fill(0)
+  const started = new Array(pages).fill(0);
+  const returned = new Array(pages).fill(0);
+  const durable = new Array(pages).fill(0);
   for (let i = 0; i < horizon && i < events.length; i++) {
-    const e = events[i]
-    if (e.type !== 'mark') continue
-    const [what, a, b] = e.text.split(' ')
-    const p = Number(a)
-    const v = Number(b)
-    if (what === 's') started[p] = Math.max(started[p], v)
-    else if (what === 'r') returned[p] = Math.max(returned[p], v)
-    else if (what === 'rd') (returned[p] = Math.max(returned[p], v)), (durable[p] = Math.max(durable[p], v))
-    else if (what === 'd') for (let q = 0; q < pages; q++) durable[q] = Math.max(durable[q], returned[q])
+    const e = events[i];
+    if (e.type !== 'mark') continue;
+    const [what, a, b] = e.text.split(' ');
+    const p = Number(a);
+    const v = Number(b);
+    if (what === 's') started[p] = Math.max(started[p], v);
+    else if (what === 'r') returned[p] = Math.max(returned[p], v);
+    else if (what === 'rd') [returned[p], durable[p]] = [Math.max(returned[p], v), Math.max(durable[p], v)];
+    else if (what === 'd') for (let q = 0; q < pages; q++) durable[q] = Math.max(durable[q], returned[q]);
   }
-  return { started, durable }
+  return { started, durable };
 }
 
 /** Chooses a tear of write `e` at `g` bytes: which g-chunks reach the disk. */
 function tearOf(e, random) {
-  let g = random() < 0.5 ? 512 : 4096
+  let g = random() < 0.5 ? 512 : 4096;
   if (e.kind === 'data') {
     // The chunks of one page in this write must mix: runs of sectors of
     // the same page (a write may carry several pages, or part of one).
-    const runs = []
+    const runs = [];
     for (let i = 0; i < e.stamps.length; i++) {
-      const s = e.stamps[i]
-      const last = runs[runs.length - 1]
-      if (last && last.page === s.page && last.end === i) last.end = i + 1
-      else runs.push({ page: s.page, start: i, end: i + 1 })
+      const s = e.stamps[i];
+      const last = runs[runs.length - 1];
+      if (last && last.page === s.page && last.end === i) last.end = i + 1;
+      else runs.push({ page: s.page, start: i, end: i + 1 });
     }
-    const run = runs[random.int(runs.length)]
-    const sectors = run.end - run.start
-    if (sectors * SECTOR < 2 * g || (run.start * SECTOR) % g !== 0 || (sectors * SECTOR) % g !== 0) g = 512
-    const chunks = (sectors * SECTOR) / g
+    const run = runs[random.int(runs.length)];
+    const sectors = run.end - run.start;
+    if (sectors * SECTOR < 2 * g || (run.start * SECTOR) % g !== 0 || (sectors * SECTOR) % g !== 0) g = 512;
+    const chunks = (sectors * SECTOR) / g;
     // At least one chunk new and one old.
-    const keep = new Array(chunks).fill(false).map(() => random() < 0.5)
-    keep[random.int(chunks)] = true
-    let off = random.int(chunks)
-    while (chunks > 1 && keep[off] && keep.every(Boolean)) keep[off] = false, (off = random.int(chunks))
+    const keep = new Array(chunks).fill(false).map(() => random() < 0.5);
+    keep[random.int(chunks)] = true;
+    let off = random.int(chunks);
+    while (chunks > 1 && keep[off] && keep.every(Boolean)) {
+      keep[off] = false;
+      off = random.int(chunks);
+    }
     // Byte ranges (relative to the write) that persist.
-    const ranges = []
-    if (run.start > 0) ranges.push([0, run.start * SECTOR])
-    keep.forEach((k, i) => k && ranges.push([run.start * SECTOR + i * g, run.start * SECTOR + (i + 1) * g]))
-    if (run.end < e.stamps.length) ranges.push([run.end * SECTOR, e.len])
-    return { g, page: run.page, ranges }
+    const ranges = [];
+    if (run.start > 0) ranges.push([0, run.start * SECTOR]);
+    keep.forEach((k, i) => k && ranges.push([run.start * SECTOR + i * g, run.start * SECTOR + (i + 1) * g]));
+    if (run.end < e.stamps.length) ranges.push([run.end * SECTOR, e.len]);
+    return { g, page: run.page, ranges };
   }
-  if (e.len < 2 * g) g = 512
-  const chunks = Math.floor(e.len / g)
-  const keep = new Array(chunks).fill(false).map(() => random() < 0.5)
-  keep[random.int(chunks)] = false
-  const ranges = []
-  keep.forEach((k, i) => k && ranges.push([i * g, (i + 1) * g]))
-  return { g, page: null, ranges }
+  if (e.len < 2 * g) g = 512;
+  const chunks = Math.floor(e.len / g);
+  const keep = new Array(chunks).fill(false).map(() => random() < 0.5);
+  keep[random.int(chunks)] = false;
+  const ranges = [];
+  keep.forEach((k, i) => k && ranges.push([i * g, (i + 1) * g]));
+  return { g, page: null, ranges };
 }
 
 /**
@@ -772,65 +891,74 @@ function tearOf(e, random) {
  * Returns { writes: [{ i, ranges? }], horizon, tear? } (i: event index).
  */
 export function drawState(events, kind, random) {
-  const writeIdx = []
-  for (let i = 0; i < events.length; i++) if (events[i].type === 'write') writeIdx.push(i)
+  const writeIdx = [];
+  for (let i = 0; i < events.length; i++) if (events[i].type === 'write') writeIdx.push(i);
   if (kind === 'lying') {
-    const cut = 1 + random.int(writeIdx.length)
-    const keepP = 0.3 + 0.6 * random()
-    const writes = writeIdx.slice(0, cut).filter(() => random() < keepP).map((i) => ({ i }))
-    const horizon = cut < writeIdx.length ? writeIdx[cut] : events.length
-    return { writes, horizon, how: `lying disk: ${writes.length} of the first ${cut} writes (keep ${keepP.toFixed(2)})` }
+    const cut = 1 + random.int(writeIdx.length);
+    const keepP = 0.3 + 0.6 * random();
+    const writes = writeIdx
+      .slice(0, cut)
+      .filter(() => random() < keepP)
+      .map((i) => ({ i }));
+    const horizon = cut < writeIdx.length ? writeIdx[cut] : events.length;
+    return {
+      writes,
+      horizon,
+      how: `lying disk: ${writes.length} of the first ${cut} writes (keep ${keepP.toFixed(2)})`,
+    };
   }
   // Epochs: [start, end) event ranges between flushes.
-  const flushes = []
-  for (let i = 0; i < events.length; i++) if (events[i].type === 'flush') flushes.push(i)
-  const bounds = [0, ...flushes.map((f) => f + 1)]
+  const flushes = [];
+  for (let i = 0; i < events.length; i++) if (events[i].type === 'flush') flushes.push(i);
+  const bounds = [0, ...flushes.map((f) => f + 1)];
   const epochs = bounds
     .map((start, k) => ({ start, end: k < flushes.length ? flushes[k] : events.length }))
-    .filter((ep) => writeIdx.some((i) => i >= ep.start && i < ep.end && (kind !== 'metatear' || events[i].kind === 'meta')))
-  const ep = epochs[random.int(epochs.length)]
-  const before = writeIdx.filter((i) => i < ep.start)
-  const inEpoch = writeIdx.filter((i) => i >= ep.start && i < ep.end)
-  let chosen
-  let how
+    .filter((ep) =>
+      writeIdx.some((i) => i >= ep.start && i < ep.end && (kind !== 'metatear' || events[i].kind === 'meta')),
+    );
+  const ep = epochs[random.int(epochs.length)];
+  const before = writeIdx.filter((i) => i < ep.start);
+  const inEpoch = writeIdx.filter((i) => i >= ep.start && i < ep.end);
+  let chosen;
+  let how;
   if (random() < 0.3) {
-    const n = random.int(inEpoch.length + 1)
-    chosen = inEpoch.slice(0, n)
-    how = `prefix ${n}/${inEpoch.length}`
+    const n = random.int(inEpoch.length + 1);
+    chosen = inEpoch.slice(0, n);
+    how = `prefix ${n}/${inEpoch.length}`;
   } else {
-    chosen = inEpoch.filter(() => random() < 0.5)
-    how = `subset ${chosen.length}/${inEpoch.length}`
+    chosen = inEpoch.filter(() => random() < 0.5);
+    how = `subset ${chosen.length}/${inEpoch.length}`;
   }
-  let tearable = chosen.filter((i) => events[i].kind !== 'meta')
+  let tearable = chosen.filter((i) => events[i].kind !== 'meta');
   if (kind === 'metatear') {
     // Always a metadata write of this epoch, torn.
-    const meta = inEpoch.filter((i) => events[i].kind === 'meta')
-    const pick = meta[random.int(meta.length)]
-    if (!chosen.includes(pick)) chosen = [...chosen, pick].sort((a, b) => a - b)
-    tearable = [pick]
+    const meta = inEpoch.filter((i) => events[i].kind === 'meta');
+    const pick = meta[random.int(meta.length)];
+    if (!chosen.includes(pick)) chosen = [...chosen, pick].sort((a, b) => a - b);
+    tearable = [pick];
   }
-  const writes = [...before.map((i) => ({ i })), ...chosen.map((i) => ({ i }))]
-  let tear
+  const writes = [...before.map((i) => ({ i })), ...chosen.map((i) => ({ i }))];
+  let tear;
   if (tearable.length > 0 && (kind === 'metatear' || random() < 0.6)) {
-    const i = tearable[random.int(tearable.length)]
-    const e = events[i]
-    const t = tearOf(e, random)
-    tear = { i, kind: e.kind, g: t.g, page: t.page }
-    const w = writes.find((x) => x.i === i)
-    w.ranges = t.ranges
+    const i = tearable[random.int(tearable.length)];
+    const e = events[i];
+    const t = tearOf(e, random);
+    tear = { i, kind: e.kind, g: t.g, page: t.page };
+    const w = writes.find((x) => x.i === i);
+    w.ranges = t.ranges;
     if (e.kind === 'data') {
       // A later write over the same blocks would hide the tear: leave those
       // out, so that every data tear must show if the page is written in place.
       for (let k = writes.length - 1; k >= 0; k--) {
-        const o = events[writes[k].i]
-        if (writes[k].i > i && o.off < e.off + e.len && e.off < o.off + o.len) writes.splice(k, 1)
+        const o = events[writes[k].i];
+        if (writes[k].i > i && o.off < e.off + e.len && e.off < o.off + o.len) writes.splice(k, 1);
       }
     }
-    how += `, ${e.kind} write torn at ${t.g} B`
+    how += `, ${e.kind} write torn at ${t.g} B`;
   }
   // Acknowledgements up to the next flush: a durability mark in this epoch
   // was given for a flush at or before its start, whose writes all persist.
-  return { writes, horizon: ep.end, tear, how: `epoch after flush ${bounds.indexOf(ep.start)}: ${how}` }
+  return { writes, horizon: ep.end, tear, how: `epoch after flush ${bounds.indexOf(ep.start)}: ${how}` };
 }
 
 // ---------------------------------------------------------------------------
@@ -841,47 +969,47 @@ export function drawState(events, kind, random) {
  * state: ok, torn, lost or corrupt (see docs/crash-lab.md).
  */
 export function classify(readPage, ack, pages) {
-  const result = { ok: 0, torn: 0, lost: 0, corrupt: 0, pages: [] }
+  const result = { ok: 0, torn: 0, lost: 0, corrupt: 0, pages: [] };
   for (let p = 0; p < pages; p++) {
-    let cls
-    let detail
-    const buf = readPage(p)
+    let cls;
+    let detail;
+    const buf = readPage(p);
     if (buf instanceof Error) {
-      cls = 'corrupt'
-      detail = buf.code ?? buf.message
+      cls = 'corrupt';
+      detail = buf.code ?? buf.message;
     } else if (buf.length !== PAGE_SIZE) {
-      cls = 'corrupt'
-      detail = `short page (${buf.length} bytes)`
+      cls = 'corrupt';
+      detail = `short page (${buf.length} bytes)`;
     } else {
-      const versions = new Set()
-      let bad = 0
+      const versions = new Set();
+      let bad = 0;
       for (let s = 0; s < PAGE_SIZE / SECTOR; s++) {
-        const st = readSector(buf, s * SECTOR, p, s)
-        if (st) versions.add(st.version)
-        else bad++
+        const st = readSector(buf, s * SECTOR, p, s);
+        if (st) versions.add(st.version);
+        else bad++;
       }
-      if (bad > 0) (cls = 'corrupt'), (detail = `${bad} sectors are no stamp of page ${p}`)
-      else if (versions.size > 1) (cls = 'torn'), (detail = `versions ${[...versions].join('+')}`)
+      if (bad > 0) [cls, detail] = ['corrupt', `${bad} sectors are no stamp of page ${p}`];
+      else if (versions.size > 1) [cls, detail] = ['torn', `versions ${[...versions].join('+')}`];
       else {
-        const v = [...versions][0]
-        if (v > ack.started[p]) (cls = 'corrupt'), (detail = `version ${v} was never written`)
-        else if (v < ack.durable[p]) (cls = 'lost'), (detail = `version ${v}, acknowledged durable ${ack.durable[p]}`)
-        else (cls = 'ok'), (detail = `version ${v}`)
+        const v = [...versions][0];
+        if (v > ack.started[p]) [cls, detail] = ['corrupt', `version ${v} was never written`];
+        else if (v < ack.durable[p]) [cls, detail] = ['lost', `version ${v}, acknowledged durable ${ack.durable[p]}`];
+        else [cls, detail] = ['ok', `version ${v}`];
       }
     }
-    result[cls]++
-    result.pages.push({ cls, detail })
+    result[cls]++;
+    result.pages.push({ cls, detail });
   }
-  return result
+  return result;
 }
 
 // ---------------------------------------------------------------------------
 // page files: the checker opens the page file with untorn itself
 
-let untornApi = null
+let untornApi = null;
 function untorn() {
-  untornApi ??= createRequire(import.meta.url)(path.join(ROOT, 'dist', 'index.js'))
-  return untornApi
+  untornApi ??= createRequire(import.meta.url)(path.join(ROOT, 'dist', 'index.js'));
+  return untornApi;
 }
 
 /**
@@ -894,51 +1022,56 @@ function untorn() {
  * open failure (result.openFailure).
  */
 export async function checkPageFile(dir, ack, pages, strategy) {
-  const result = { ok: 0, torn: 0, lost: 0, corrupt: 0, detected: 0, pages: [] }
-  let pf
+  const result = { ok: 0, torn: 0, lost: 0, corrupt: 0, detected: 0, pages: [] };
+  let pf;
   try {
-    pf = await untorn().openPageFile(path.join(dir, 'data'), { strategy, pageSize: PAGE_SIZE, batchPages: PAGEFILE_BATCH_PAGES, flags: 'r+' })
+    pf = await untorn().openPageFile(path.join(dir, 'data'), {
+      strategy,
+      pageSize: PAGE_SIZE,
+      batchPages: PAGEFILE_BATCH_PAGES,
+      flags: 'r+',
+    });
   } catch (e) {
-    return { ...result, openFailure: `${e.code ?? ''} ${oneLine(e.message)}`.trim() }
+    return { ...result, openFailure: `${e.code ?? ''} ${oneLine(e.message)}`.trim() };
   }
   try {
-    result.recovery = { ...pf.recovery }
+    result.recovery = { ...pf.recovery };
     for (let p = 0; p < pages; p++) {
-      let cls
-      let detail
-      let buf
+      let cls;
+      let detail;
+      let buf;
       try {
-        buf = await pf.readPage(p)
+        buf = await pf.readPage(p);
       } catch (e) {
-        buf = e
+        buf = e;
       }
       if (buf instanceof Error) {
-        if (buf.code === 'ERR_PAGE_CORRUPT') (cls = 'detected'), (detail = buf.reason ?? buf.message)
-        else (cls = 'corrupt'), (detail = buf.code ?? buf.message)
+        if (buf.code === 'ERR_PAGE_CORRUPT') [cls, detail] = ['detected', buf.reason ?? buf.message];
+        else [cls, detail] = ['corrupt', buf.code ?? buf.message];
       } else if (buf.length !== pf.payloadSize) {
-        cls = 'corrupt'
-        detail = `payload of ${buf.length} bytes`
+        cls = 'corrupt';
+        detail = `payload of ${buf.length} bytes`;
       } else if (buf.every((b) => b === 0)) {
-        cls = 'lost'
-        detail = `zeros, acknowledged durable ${ack.durable[p]}`
+        cls = 'lost';
+        detail = `zeros, acknowledged durable ${ack.durable[p]}`;
       } else {
-        const { versions, bad } = readPayload(buf, p)
-        if (bad > 0) (cls = 'corrupt'), (detail = `${bad} sectors are no stamp of page ${p}`)
-        else if (versions.size > 1) (cls = 'torn'), (detail = `versions ${[...versions].join('+')}`)
+        const { versions, bad } = readPayload(buf, p);
+        if (bad > 0) [cls, detail] = ['corrupt', `${bad} sectors are no stamp of page ${p}`];
+        else if (versions.size > 1) [cls, detail] = ['torn', `versions ${[...versions].join('+')}`];
         else {
-          const v = [...versions][0]
-          if (v > ack.started[p]) (cls = 'corrupt'), (detail = `version ${v} was never written`)
-          else if (v < ack.durable[p]) (cls = 'lost'), (detail = `version ${v}, acknowledged durable ${ack.durable[p]}`)
-          else (cls = 'ok'), (detail = `version ${v}`)
+          const v = [...versions][0];
+          if (v > ack.started[p]) [cls, detail] = ['corrupt', `version ${v} was never written`];
+          else if (v < ack.durable[p]) [cls, detail] = ['lost', `version ${v}, acknowledged durable ${ack.durable[p]}`];
+          else [cls, detail] = ['ok', `version ${v}`];
         }
       }
-      result[cls]++
-      result.pages.push({ cls, detail })
+      result[cls]++;
+      result.pages.push({ cls, detail });
     }
   } finally {
-    await pf.close()
+    await pf.close();
   }
-  return result
+  return result;
 }
 
 // ---------------------------------------------------------------------------
@@ -946,89 +1079,91 @@ export async function checkPageFile(dir, ack, pages, strategy) {
 
 /** A replay image of `workers` MBR partitions of IMAGE_SIZE, each worker's own block device. */
 function makeReplayImage(file, workers) {
-  const start = MiB
-  fs.closeSync(fs.openSync(file, 'wx'))
-  fs.truncateSync(file, start + workers * IMAGE_SIZE)
-  const mbr = Buffer.alloc(512)
+  const start = MiB;
+  fs.closeSync(fs.openSync(file, 'wx'));
+  fs.truncateSync(file, start + workers * IMAGE_SIZE);
+  const mbr = Buffer.alloc(512);
   for (let k = 0; k < workers; k++) {
-    const e = 446 + 16 * k
-    mbr[e + 4] = 0x83
-    mbr.writeUInt32LE((start + k * IMAGE_SIZE) / 512, e + 8)
-    mbr.writeUInt32LE(IMAGE_SIZE / 512, e + 12)
+    const e = 446 + 16 * k;
+    mbr[e + 4] = 0x83;
+    mbr.writeUInt32LE((start + k * IMAGE_SIZE) / 512, e + 8);
+    mbr.writeUInt32LE(IMAGE_SIZE / 512, e + 12);
   }
-  mbr[510] = 0x55
-  mbr[511] = 0xaa
-  const fd = fs.openSync(file, 'r+')
-  fs.writeSync(fd, mbr, 0, 512, 0)
-  fs.closeSync(fd)
-  return Array.from({ length: workers }, (_, k) => start + k * IMAGE_SIZE)
+  mbr[510] = 0x55;
+  mbr[511] = 0xaa;
+  const fd = fs.openSync(file, 'r+');
+  fs.writeSync(fd, mbr, 0, 512, 0);
+  fs.closeSync(fd);
+  return Array.from({ length: workers }, (_, k) => start + k * IMAGE_SIZE);
 }
 
 class Worker {
   constructor(tools, image, offset, device, dir) {
-    this.image = image
-    this.offset = offset
-    this.dir = dir
-    this.proc = spawn(tools.statectl, [image, String(offset), String(IMAGE_SIZE), device, dir], { stdio: ['pipe', 'pipe', 'pipe'] })
-    held.workers.add(this)
-    this.waiting = []
-    this.stderr = ''
-    this.proc.stderr.on('data', (d) => (this.stderr += d))
-    readline.createInterface({ input: this.proc.stdout }).on('line', (line) => this.waiting.shift()?.resolve(line))
+    this.image = image;
+    this.offset = offset;
+    this.dir = dir;
+    this.proc = spawn(tools.statectl, [image, String(offset), String(IMAGE_SIZE), device, dir], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    held.workers.add(this);
+    this.waiting = [];
+    this.stderr = '';
+    this.proc.stderr.on('data', (d) => (this.stderr += d));
+    readline.createInterface({ input: this.proc.stdout }).on('line', (line) => this.waiting.shift()?.resolve(line));
     this.proc.on('exit', (code) => {
-      for (const w of this.waiting.splice(0)) w.reject(new Error(`statectl exited (${code}): ${oneLine(this.stderr)}`))
-    })
-    this.fd = fs.openSync(image, 'r+')
+      for (const w of this.waiting.splice(0)) w.reject(new Error(`statectl exited (${code}): ${oneLine(this.stderr)}`));
+    });
+    this.fd = fs.openSync(image, 'r+');
   }
 
   cmd(line) {
     return new Promise((resolve, reject) => {
-      this.waiting.push({ resolve, reject })
-      this.proc.stdin.write(line + '\n')
-    })
+      this.waiting.push({ resolve, reject });
+      this.proc.stdin.write(line + '\n');
+    });
   }
 
   async must(line) {
-    const answer = await this.cmd(line)
-    if (!answer.startsWith('ok')) throw new Error(`statectl ${line}: ${answer}`)
+    const answer = await this.cmd(line);
+    if (!answer.startsWith('ok')) throw new Error(`statectl ${line}: ${answer}`);
   }
 
   /** Writes the state onto the (restored) partition. */
   apply(events, state) {
     for (const w of state.writes) {
-      const e = events[w.i]
-      for (const [a, b] of w.ranges ?? [[0, e.len]]) fs.writeSync(this.fd, e.data, a, b - a, this.offset + e.off + a)
+      const e = events[w.i];
+      for (const [a, b] of w.ranges ?? [[0, e.len]]) fs.writeSync(this.fd, e.data, a, b - a, this.offset + e.off + a);
     }
   }
 
   async close() {
-    this.proc.stdin.end()
-    await new Promise((r) => (this.proc.exitCode !== null ? r() : this.proc.once('exit', r)))
-    fs.closeSync(this.fd)
-    held.workers.delete(this)
+    this.proc.stdin.end();
+    await new Promise((r) => (this.proc.exitCode !== null ? r() : this.proc.once('exit', r)));
+    fs.closeSync(this.fd);
+    held.workers.delete(this);
   }
 }
 
 function readPages(dir, pages) {
-  const file = path.join(dir, 'data')
-  let fd
+  const file = path.join(dir, 'data');
+  let fd;
   try {
-    fd = fs.openSync(file, 'r')
+    fd = fs.openSync(file, 'r');
   } catch (e) {
-    return () => e
+    return () => e;
   }
-  const out = []
+  const out = [];
   for (let p = 0; p < pages; p++) {
-    const buf = Buffer.alloc(PAGE_SIZE)
+    const buf = Buffer.alloc(PAGE_SIZE);
     try {
-      const n = fs.readSync(fd, buf, 0, PAGE_SIZE, p * PAGE_SIZE)
-      out.push(buf.subarray(0, n))
+      const n = fs.readSync(fd, buf, 0, PAGE_SIZE, p * PAGE_SIZE);
+      out.push(buf.subarray(0, n));
     } catch (e) {
-      out.push(e)
+      out.push(e);
     }
   }
-  fs.closeSync(fd)
-  return (p) => out[p]
+  fs.closeSync(fd);
+  return (p) => out[p];
 }
 
 /**
@@ -1037,78 +1172,90 @@ function readPages(dir, pages) {
  * result: { mountFailure?: string, ok, torn, lost, corrupt, pages }.
  */
 export async function replay(jobs, options) {
-  const { tools, dir, workers: nWorkers, onResult } = options
-  const image = path.join(dir, 'replay.img')
-  const offsets = makeReplayImage(image, nWorkers)
-  const dev = attachLoop(image, ['-P'])
+  const { tools, dir, workers: nWorkers, onResult } = options;
+  const image = path.join(dir, 'replay.img');
+  const offsets = makeReplayImage(image, nWorkers);
+  const dev = attachLoop(image, ['-P']);
   // partx adds the partitions with BLKPG: kernels without the MBR parser
   // (CONFIG_MSDOS_PARTITION unset, as here) do not find them on their own.
-  const parts = offsets.map((_, k) => `${dev}p${k + 1}`)
-  if (!parts.every((p) => fs.existsSync(p))) run('partx', ['-a', dev])
-  for (let t = 0; t < 100 && !parts.every((p) => fs.existsSync(p)); t++) sleepSync(20)
-  if (!parts.every((p) => fs.existsSync(p))) throw new Error(`${dev}: partitions ${parts.join(', ')} did not appear`)
+  const parts = offsets.map((_, k) => `${dev}p${k + 1}`);
+  if (!parts.every((p) => fs.existsSync(p))) run('partx', ['-a', dev]);
+  for (let t = 0; t < 100 && !parts.every((p) => fs.existsSync(p)); t++) sleepSync(20);
+  if (!parts.every((p) => fs.existsSync(p))) throw new Error(`${dev}: partitions ${parts.join(', ')} did not appear`);
   const workers = offsets.map((off, k) => {
-    const mnt = path.join(dir, `replay${k}.mnt`)
-    fs.mkdirSync(mnt)
-    held.mounts.push(mnt)
-    return new Worker(tools, image, off, parts[k], mnt)
-  })
-  let next = 0
+    const mnt = path.join(dir, `replay${k}.mnt`);
+    fs.mkdirSync(mnt);
+    held.mounts.push(mnt);
+    return new Worker(tools, image, off, parts[k], mnt);
+  });
+  let next = 0;
   const loop = async (w) => {
-    let base = null
+    let base = null;
     while (next < jobs.length) {
-      const job = jobs[next++]
-      const { events } = job.recording
-      if (base !== job.recording.base) await w.must(`base ${(base = job.recording.base)}`)
+      const job = jobs[next++];
+      const { events } = job.recording;
+      if (base !== job.recording.base) await w.must(`base ${(base = job.recording.base)}`);
       const replayOnce = async () => {
-        await w.must('restore')
-        w.apply(events, job.state)
-        const sc = job.recording.scenario
-        const answer = await w.cmd(sc.fsType === 'ext4' ? 'mount ext4' : 'mount')
-        if (!answer.startsWith('ok')) return { mountFailure: answer.replace(/^err \d+ /, ''), ok: 0, torn: 0, lost: 0, corrupt: 0, detected: 0, pages: [] }
-        const result = sc.group === 'pagefile' ? await checkPageFile(w.dir, job.ack, PAGES, sc.strategy) : classify(readPages(w.dir, PAGES), job.ack, PAGES)
-        const umount = await w.cmd('umount')
-        if (!umount.startsWith('ok')) throw new Error(`statectl umount: ${umount}`)
-        if (Number(umount.split(' ')[1]) > 0) options.onUmountWait?.(Number(umount.split(' ')[1]))
-        return result
-      }
-      const outcome = (r) => r.mountFailure ?? r.openFailure ?? r.pages.map((p) => `${p.cls} ${p.detail}`).join('|')
-      let result = await replayOnce()
+        await w.must('restore');
+        w.apply(events, job.state);
+        const sc = job.recording.scenario;
+        const answer = await w.cmd(sc.fsType === 'ext4' ? 'mount ext4' : 'mount');
+        if (!answer.startsWith('ok'))
+          return {
+            mountFailure: answer.replace(/^err \d+ /, ''),
+            ok: 0,
+            torn: 0,
+            lost: 0,
+            corrupt: 0,
+            detected: 0,
+            pages: [],
+          };
+        const result =
+          sc.group === 'pagefile'
+            ? await checkPageFile(w.dir, job.ack, PAGES, sc.strategy)
+            : classify(readPages(w.dir, PAGES), job.ack, PAGES);
+        const umount = await w.cmd('umount');
+        if (!umount.startsWith('ok')) throw new Error(`statectl umount: ${umount}`);
+        if (Number(umount.split(' ')[1]) > 0) options.onUmountWait?.(Number(umount.split(' ')[1]));
+        return result;
+      };
+      const outcome = (r) => r.mountFailure ?? r.openFailure ?? r.pages.map((p) => `${p.cls} ${p.detail}`).join('|');
+      let result = await replayOnce();
       if (options.recheck?.(job, result)) {
         // The same state once more: replay is deterministic (same bytes, same
         // log recovery), so a second result that differs is the replayer's
         // fault, never the code under test's.
-        const again = await replayOnce()
+        const again = await replayOnce();
         if (outcome(again) !== outcome(result)) {
-          options.onMismatch?.(job, result, again)
-          result = { ...again, mismatch: { first: result, second: again } }
+          options.onMismatch?.(job, result, again);
+          result = { ...again, mismatch: { first: result, second: again } };
         }
       }
-      const keepAs = onResult(job, result)
+      const keepAs = onResult(job, result);
       if (keepAs) {
         // The state as it was before its mount, for whoever investigates.
-        await w.must('restore')
-        w.apply(events, job.state)
-        const copy = fs.openSync(keepAs, 'w')
-        const buf = Buffer.alloc(MiB)
+        await w.must('restore');
+        w.apply(events, job.state);
+        const copy = fs.openSync(keepAs, 'w');
+        const buf = Buffer.alloc(MiB);
         for (let pos = 0; pos < IMAGE_SIZE; pos += MiB) {
-          fs.readSync(w.fd, buf, 0, MiB, w.offset + pos)
-          if (buf.some((b) => b !== 0)) fs.writeSync(copy, buf, 0, MiB, pos)
+          fs.readSync(w.fd, buf, 0, MiB, w.offset + pos);
+          if (buf.some((b) => b !== 0)) fs.writeSync(copy, buf, 0, MiB, pos);
         }
-        fs.ftruncateSync(copy, IMAGE_SIZE)
-        fs.closeSync(copy)
+        fs.ftruncateSync(copy, IMAGE_SIZE);
+        fs.closeSync(copy);
       }
     }
-  }
+  };
   try {
-    await Promise.all(workers.map(loop))
+    await Promise.all(workers.map(loop));
   } finally {
-    for (const w of workers) await w.close().catch(() => {})
+    for (const w of workers) await w.close().catch(() => {});
     for (const w of workers) {
-      if (mountedAt(w.dir)) unmount(w.dir)
-      held.mounts = held.mounts.filter((d) => d !== w.dir)
+      if (mountedAt(w.dir)) unmount(w.dir);
+      held.mounts = held.mounts.filter((d) => d !== w.dir);
     }
-    releaseLoop(dev)
+    releaseLoop(dev);
   }
 }
 
@@ -1117,54 +1264,68 @@ export async function replay(jobs, options) {
 
 /** The class a state counts as: its worst page, or a mount failure. */
 function worstOf(result) {
-  if (result.mountFailure) return 'mountFailures'
-  if (result.openFailure) return 'openFailures'
-  return ['corrupt', 'lost', 'torn', 'detected'].find((k) => result[k] > 0) ?? 'ok'
+  if (result.mountFailure) return 'mountFailures';
+  if (result.openFailure) return 'openFailures';
+  return ['corrupt', 'lost', 'torn', 'detected'].find((k) => result[k] > 0) ?? 'ok';
 }
 
 /** Adds one state's result to its scenario's report. */
 function tally(r, job, result) {
-  for (const k of ['ok', 'torn', 'lost', 'corrupt', 'detected']) r.pages[k] += result[k] ?? 0
-  r[worstOf(result)]++
+  for (const k of ['ok', 'torn', 'lost', 'corrupt', 'detected']) r.pages[k] += result[k] ?? 0;
+  r[worstOf(result)]++;
   if (result.recovery) {
-    r.recovery.pagesRestored += result.recovery.pagesRestored
-    r.recovery.batchesDiscarded += result.recovery.batchesDiscarded
+    r.recovery.pagesRestored += result.recovery.pagesRestored;
+    r.recovery.batchesDiscarded += result.recovery.batchesDiscarded;
   }
-  const t = job.state.tear
+  const t = job.state.tear;
   // The torn page shows: read back torn (plain files), or refused as corrupt (page files).
-  const shows = job.scenario.group === 'pagefile' ? ['torn', 'detected'] : ['torn']
+  const shows = job.scenario.group === 'pagefile' ? ['torn', 'detected'] : ['torn'];
   if (t?.kind === 'data') {
-    r.tears.data++
-    if (shows.includes(result.pages[t.page]?.cls)) r.tears.dataShown++
-  } else if (t?.kind === 'dblwr') r.tears.dblwr++
-  else if (t?.kind === 'log') r.tears.log++
-  else if (t?.kind === 'meta') r.tears.meta++
+    r.tears.data++;
+    if (shows.includes(result.pages[t.page]?.cls)) r.tears.dataShown++;
+  } else if (t?.kind === 'dblwr') r.tears.dblwr++;
+  else if (t?.kind === 'log') r.tears.log++;
+  else if (t?.kind === 'meta') r.tears.meta++;
 }
 
 /** True when this state alone would make its scenario's verdict fail. */
 function failsVerdict(job, result) {
-  const t = job.state.tear
-  if (job.scenario.kind === 'atomic') return worstOf(result) !== 'ok'
+  const t = job.state.tear;
+  if (job.scenario.kind === 'atomic') return worstOf(result) !== 'ok';
   if (job.scenario.kind === 'plain') {
-    return (t?.kind === 'data' && result.pages[t.page]?.cls !== 'torn') || result.lost + result.corrupt > 0 || !!result.mountFailure
+    return (
+      (t?.kind === 'data' && result.pages[t.page]?.cls !== 'torn') ||
+      result.lost + result.corrupt > 0 ||
+      !!result.mountFailure
+    );
   }
-  if (job.scenario.kind === 'pagefile') return worstOf(result) !== 'ok'
+  if (job.scenario.kind === 'pagefile') return worstOf(result) !== 'ok';
   if (job.scenario.kind === 'pagefile-control') {
-    return (t?.kind === 'data' && result.pages[t.page]?.cls !== 'detected') || result.torn + result.lost + result.corrupt > 0 || !!result.mountFailure || !!result.openFailure
+    return (
+      (t?.kind === 'data' && result.pages[t.page]?.cls !== 'detected') ||
+      result.torn + result.lost + result.corrupt > 0 ||
+      !!result.mountFailure ||
+      !!result.openFailure
+    );
   }
-  return false
+  return false;
 }
 
 /** Splits `total` states over the scenarios by kind weight (exactly `total` in all). */
 export function plan(total, scenarios = SCENARIOS) {
-  const weights = scenarios.reduce((n, s) => n + WEIGHTS[s.kind] / scenarios.filter((t) => t.kind === s.kind).length, 0)
-  const exact = scenarios.map((s) => (total * WEIGHTS[s.kind]) / scenarios.filter((t) => t.kind === s.kind).length / weights)
-  const counts = exact.map(Math.floor)
+  const weights = scenarios.reduce(
+    (n, s) => n + WEIGHTS[s.kind] / scenarios.filter((t) => t.kind === s.kind).length,
+    0,
+  );
+  const exact = scenarios.map(
+    (s) => (total * WEIGHTS[s.kind]) / scenarios.filter((t) => t.kind === s.kind).length / weights,
+  );
+  const counts = exact.map(Math.floor);
   // Largest remainders get the states rounding left over.
-  const order = exact.map((x, i) => [x - Math.floor(x), i]).sort((a, b) => b[0] - a[0] || a[1] - b[1])
-  const rest = total - counts.reduce((a, b) => a + b, 0)
-  for (let k = 0; k < rest; k++) counts[order[k][1]]++
-  return new Map(scenarios.map((s, i) => [s.name, counts[i]]))
+  const order = exact.map((x, i) => [x - Math.floor(x), i]).sort((a, b) => b[0] - a[0] || a[1] - b[1]);
+  const rest = total - counts.reduce((a, b) => a + b, 0);
+  for (let k = 0; k < rest; k++) counts[order[k][1]]++;
+  return new Map(scenarios.map((s, i) => [s.name, counts[i]]));
 }
 
 /**
@@ -1172,32 +1333,44 @@ export function plan(total, scenarios = SCENARIOS) {
  * over them, judges each scenario. Returns the report; images of failing
  * states are kept under `keepDir` (made on demand).
  */
-export async function suite({ states = 2000, seed = 1, workers = 2, log = () => {}, keepDir, tearMetadata = false, groups = ['classic', 'pagefile'] } = {}) {
-  const scenarios = (tearMetadata ? [...SCENARIOS, ...METADATA_TEAR_SCENARIOS] : SCENARIOS).filter((s) => groups.includes(s.group))
-  installHandlers()
-  const missing = missingPrerequisites()
-  if (missing.length > 0) throw new Error(`crash lab cannot run here: ${missing.join('; ')}`)
-  const started = Date.now()
-  const stale = cleanupStale()
-  if (stale.length > 0) log(`cleaned up after a killed run: ${stale.join(', ')}`)
-  const tools = buildTools()
-  const dir = workDir()
-  const recordings = new Map()
+export async function suite({
+  states = 2000,
+  seed = 1,
+  workers = 2,
+  log = () => {},
+  keepDir,
+  tearMetadata = false,
+  groups = ['classic', 'pagefile'],
+} = {}) {
+  const scenarios = (tearMetadata ? [...SCENARIOS, ...METADATA_TEAR_SCENARIOS] : SCENARIOS).filter((s) =>
+    groups.includes(s.group),
+  );
+  installHandlers();
+  const missing = missingPrerequisites();
+  if (missing.length > 0) throw new Error(`crash lab cannot run here: ${missing.join('; ')}`);
+  const started = Date.now();
+  const stale = cleanupStale();
+  if (stale.length > 0) log(`cleaned up after a killed run: ${stale.join(', ')}`);
+  const tools = buildTools();
+  const dir = workDir();
+  const recordings = new Map();
   for (const r of RECORDED.filter((r) => scenarios.some((s) => s.recording === r.name))) {
-    const rec = await record(r, { tools, dir, seed })
-    rec.events = rec.log
-    recordings.set(r.name, rec)
-    const s = logSummary(rec.log)
-    log(`recorded ${r.name}: ${rec.writer.writes} page writes; log: ${s.writes} block writes (${s.data} data, ${s.dblwr ? `${s.dblwr} doublewrite, ` : ''}${s.log} log, ${s.meta} metadata), ${s.flushes} flushes, ${s.marks} marks; file in ${rec.extents} extents; ${rec.recordMs} ms`)
+    const rec = await record(r, { tools, dir, seed });
+    rec.events = rec.log;
+    recordings.set(r.name, rec);
+    const s = logSummary(rec.log);
+    log(
+      `recorded ${r.name}: ${rec.writer.writes} page writes; log: ${s.writes} block writes (${s.data} data, ${s.dblwr ? `${s.dblwr} doublewrite, ` : ''}${s.log} log, ${s.meta} metadata), ${s.flushes} flushes, ${s.marks} marks; file in ${rec.extents} extents; ${rec.recordMs} ms`,
+    );
   }
-  const recordMs = Date.now() - started
+  const recordMs = Date.now() - started;
 
-  const counts = plan(states, scenarios)
-  const jobs = []
-  const report = new Map()
+  const counts = plan(states, scenarios);
+  const jobs = [];
+  const report = new Map();
   for (const sc of scenarios) {
-    const rec = recordings.get(sc.recording)
-    const random = rng((seed ^ hashString('states ' + sc.name)) >>> 0)
+    const rec = recordings.get(sc.recording);
+    const random = rng((seed ^ hashString('states ' + sc.name)) >>> 0);
     report.set(sc.name, {
       name: sc.name,
       kind: sc.kind,
@@ -1216,96 +1389,142 @@ export async function suite({ states = 2000, seed = 1, workers = 2, log = () => 
       tears: { data: 0, dataShown: 0, dblwr: 0, log: 0, meta: 0 },
       examples: [],
       kept: [],
-    })
+    });
     for (let n = 0; n < counts.get(sc.name); n++) {
-      const state = drawState(rec.events, sc.kind === 'pagefile-lying' ? 'lying' : sc.kind, random)
-      jobs.push({ scenario: sc, recording: rec, state, n, ack: acknowledged(rec.events, state.horizon, PAGES) })
+      const state = drawState(rec.events, sc.kind === 'pagefile-lying' ? 'lying' : sc.kind, random);
+      jobs.push({ scenario: sc, recording: rec, state, n, ack: acknowledged(rec.events, state.horizon, PAGES) });
     }
   }
 
-  let done = 0
-  let lastLog = Date.now()
-  let keptDir = keepDir
-  const replayStarted = Date.now()
+  let done = 0;
+  let lastLog = Date.now();
+  let keptDir = keepDir;
+  const replayStarted = Date.now();
   // How often a device was still held after its umount (see statectl.c).
-  const umountWaits = { count: 0, maxMs: 0 }
+  const umountWaits = { count: 0, maxMs: 0 };
   await replay(jobs, {
     tools,
     dir,
     workers,
     onUmountWait(ms) {
-      umountWaits.count++
-      umountWaits.maxMs = Math.max(umountWaits.maxMs, ms)
+      umountWaits.count++;
+      umountWaits.maxMs = Math.max(umountWaits.maxMs, ms);
     },
     recheck: failsVerdict,
     onResult(job, result) {
-      const r = report.get(job.scenario.name)
-      r.states++
-      done++
+      const r = report.get(job.scenario.name);
+      r.states++;
+      done++;
       if (result.mismatch) {
         // Not counted as ok, torn, lost or corrupt: the replayer could not
         // say twice the same thing about these bytes.
-        r.replayMismatches++
-        log(`${job.scenario.name}, state ${job.n}: two replays of the same state disagree (kept)`)
+        r.replayMismatches++;
+        log(`${job.scenario.name}, state ${job.n}: two replays of the same state disagree (kept)`);
       } else {
-        tally(r, job, result)
+        tally(r, job, result);
       }
       // What would make this scenario fail: keep that state's image.
-      const failing = !!result.mismatch || failsVerdict(job, result)
+      const failing = !!result.mismatch || failsVerdict(job, result);
       if ((result.mismatch || worstOf(result) !== 'ok') && r.examples.length < 3) {
-        const bad = result.pages.map((p, i) => ({ page: i, ...p })).filter((p) => p.cls !== 'ok').slice(0, 3)
-        r.examples.push({ state: job.n, how: job.state.how, mountFailure: result.mountFailure, openFailure: result.openFailure, pages: bad, ...(result.mismatch ? { replayMismatch: true } : {}) })
+        const bad = result.pages
+          .map((p, i) => ({ page: i, ...p }))
+          .filter((p) => p.cls !== 'ok')
+          .slice(0, 3);
+        r.examples.push({
+          state: job.n,
+          how: job.state.how,
+          mountFailure: result.mountFailure,
+          openFailure: result.openFailure,
+          pages: bad,
+          ...(result.mismatch ? { replayMismatch: true } : {}),
+        });
       }
       if (Date.now() - lastLog > 10_000) {
-        lastLog = Date.now()
-        log(`replayed ${done}/${jobs.length} states (${Math.round((done / (Date.now() - replayStarted)) * 60_000)}/min)`)
+        lastLog = Date.now();
+        log(
+          `replayed ${done}/${jobs.length} states (${Math.round((done / (Date.now() - replayStarted)) * 60_000)}/min)`,
+        );
       }
       if (failing && r.kept.length < 3) {
-        keptDir ??= fs.mkdtempSync(path.join(os.tmpdir(), `untorn-crash-kept-seed${seed}-`))
-        const file = path.join(keptDir, `${job.scenario.name.replace(/\W+/g, '-')}.state${job.n}.img`)
-        fs.writeFileSync(file.replace(/\.img$/, '.json'), JSON.stringify({ scenario: job.scenario.name, seed, state: job.n, how: job.state.how, tear: job.state.tear, result: { ...result } }, null, 1) + '\n')
-        r.kept.push(file)
+        keptDir ??= fs.mkdtempSync(path.join(os.tmpdir(), `untorn-crash-kept-seed${seed}-`));
+        const file = path.join(keptDir, `${job.scenario.name.replace(/\W+/g, '-')}.state${job.n}.img`);
+        fs.writeFileSync(
+          file.replace(/\.img$/, '.json'),
+          JSON.stringify(
+            {
+              scenario: job.scenario.name,
+              seed,
+              state: job.n,
+              how: job.state.how,
+              tear: job.state.tear,
+              result: { ...result },
+            },
+            null,
+            1,
+          ) + '\n',
+        );
+        r.kept.push(file);
         // The recording too: base image and log (a rerun records anew, and
         // timing decides where XFS's writes fall, so the seed alone
         // reproduces the draw, not the log).
         for (const f of [job.recording.base, job.recording.logFile]) {
-          const to = path.join(keptDir, path.basename(f))
-          if (!fs.existsSync(to)) fs.copyFileSync(f, to)
+          const to = path.join(keptDir, path.basename(f));
+          if (!fs.existsSync(to)) fs.copyFileSync(f, to);
         }
-        return file
+        return file;
       }
-      return null
+      return null;
     },
-  })
-  const replayMs = Date.now() - replayStarted
+  });
+  const replayMs = Date.now() - replayStarted;
 
   // Verdicts.
-  const failures = []
+  const failures = [];
   for (const r of report.values()) {
     // A state whose two replays disagree is the replayer's fault (the same
     // bytes must mount the same way); a few are reported, more fail the run.
-    if (r.replayMismatches > r.states / 100) failures.push(`${r.name}: ${r.replayMismatches} states replayed differently twice (the replayer is unreliable here)`)
+    if (r.replayMismatches > r.states / 100)
+      failures.push(
+        `${r.name}: ${r.replayMismatches} states replayed differently twice (the replayer is unreliable here)`,
+      );
     if (r.kind === 'atomic') {
-      if (r.torn + r.lost + r.corrupt + r.mountFailures > 0) failures.push(`${r.name}: ${r.torn} torn, ${r.lost} lost, ${r.corrupt} corrupt, ${r.mountFailures} mount failures`)
+      if (r.torn + r.lost + r.corrupt + r.mountFailures > 0)
+        failures.push(
+          `${r.name}: ${r.torn} torn, ${r.lost} lost, ${r.corrupt} corrupt, ${r.mountFailures} mount failures`,
+        );
     } else if (r.kind === 'plain') {
-      if (r.tears.data === 0) failures.push(`${r.name}: the model tore no data write (no control)`)
-      else if (r.tears.dataShown !== r.tears.data) failures.push(`${r.name}: ${r.tears.data - r.tears.dataShown} of ${r.tears.data} torn page writes did not show a torn page`)
-      if (r.lost + r.corrupt + r.mountFailures > 0) failures.push(`${r.name}: ${r.lost} lost, ${r.corrupt} corrupt, ${r.mountFailures} mount failures with flushes honoured`)
+      if (r.tears.data === 0) failures.push(`${r.name}: the model tore no data write (no control)`);
+      else if (r.tears.dataShown !== r.tears.data)
+        failures.push(
+          `${r.name}: ${r.tears.data - r.tears.dataShown} of ${r.tears.data} torn page writes did not show a torn page`,
+        );
+      if (r.lost + r.corrupt + r.mountFailures > 0)
+        failures.push(
+          `${r.name}: ${r.lost} lost, ${r.corrupt} corrupt, ${r.mountFailures} mount failures with flushes honoured`,
+        );
     } else if (r.kind === 'lying' && r.lost + r.corrupt === 0) {
-      failures.push(`${r.name}: a disk that drops flushes lost nothing (the checker would miss lost writes)`)
+      failures.push(`${r.name}: a disk that drops flushes lost nothing (the checker would miss lost writes)`);
     } else if (r.kind === 'pagefile') {
       if (r.torn + r.lost + r.corrupt + r.detected + r.mountFailures + r.openFailures > 0) {
-        failures.push(`${r.name}: ${r.torn} torn, ${r.lost} lost, ${r.corrupt} corrupt, ${r.detected} detected, ${r.mountFailures} mount failures, ${r.openFailures} open failures`)
+        failures.push(
+          `${r.name}: ${r.torn} torn, ${r.lost} lost, ${r.corrupt} corrupt, ${r.detected} detected, ${r.mountFailures} mount failures, ${r.openFailures} open failures`,
+        );
       }
-      if (r.tears.data === 0) failures.push(`${r.name}: the model tore no page write`)
-      if (r.name.includes('doublewrite') && r.tears.dblwr === 0) failures.push(`${r.name}: the model tore no doublewrite-file write`)
+      if (r.tears.data === 0) failures.push(`${r.name}: the model tore no page write`);
+      if (r.name.includes('doublewrite') && r.tears.dblwr === 0)
+        failures.push(`${r.name}: the model tore no doublewrite-file write`);
     } else if (r.kind === 'pagefile-lying' && r.lost + r.corrupt === 0) {
-      failures.push(`${r.name}: a disk that drops flushes lost nothing (the page file checker would miss lost writes)`)
+      failures.push(`${r.name}: a disk that drops flushes lost nothing (the page file checker would miss lost writes)`);
     } else if (r.kind === 'pagefile-control') {
-      if (r.tears.data === 0) failures.push(`${r.name}: the model tore no page write (no control)`)
-      else if (r.tears.dataShown !== r.tears.data) failures.push(`${r.name}: ${r.tears.data - r.tears.dataShown} of ${r.tears.data} torn page writes were not detected`)
+      if (r.tears.data === 0) failures.push(`${r.name}: the model tore no page write (no control)`);
+      else if (r.tears.dataShown !== r.tears.data)
+        failures.push(
+          `${r.name}: ${r.tears.data - r.tears.dataShown} of ${r.tears.data} torn page writes were not detected`,
+        );
       if (r.torn + r.lost + r.corrupt + r.mountFailures + r.openFailures > 0) {
-        failures.push(`${r.name}: ${r.torn} torn returned, ${r.lost} lost, ${r.corrupt} corrupt, ${r.mountFailures} mount failures, ${r.openFailures} open failures`)
+        failures.push(
+          `${r.name}: ${r.torn} torn returned, ${r.lost} lost, ${r.corrupt} corrupt, ${r.mountFailures} mount failures, ${r.openFailures} open failures`,
+        );
       }
     }
   }
@@ -1317,9 +1536,14 @@ export async function suite({ states = 2000, seed = 1, workers = 2, log = () => 
     replayMs,
     statesPerMinute: Math.round((jobs.length / replayMs) * 60_000),
     umountWaits,
-    recordings: [...recordings.values()].map((r) => ({ name: r.scenario.name, extents: r.extents, pageWrites: r.writer.writes, log: logSummary(r.log) })),
+    recordings: [...recordings.values()].map((r) => ({
+      name: r.scenario.name,
+      extents: r.extents,
+      pageWrites: r.writer.writes,
+      log: logSummary(r.log),
+    })),
     scenarios: [...report.values()],
     failures,
     keptDir: keptDir ?? null,
-  }
+  };
 }

@@ -26,7 +26,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fuse.h>
-#include <fuse_lowlevel.h> // fuse_parse_cmdline
+#include <fuse_lowlevel.h>  // fuse_parse_cmdline
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -40,10 +40,10 @@ enum { REC_WRITE = 1, REC_FLUSH = 2, REC_MARK = 3 };
 
 struct rec {
   uint32_t type;
-  uint32_t datasync; // fsync's datasync argument (flushes only)
-  uint64_t seq;      // 0, 1, 2, ... over all records
-  uint64_t offset;   // byte offset in the image (writes)
-  uint64_t len;      // data bytes that follow (writes, marks)
+  uint32_t datasync;  // fsync's datasync argument (flushes only)
+  uint64_t seq;       // 0, 1, 2, ... over all records
+  uint64_t offset;    // byte offset in the image (writes)
+  uint64_t len;       // data bytes that follow (writes, marks)
 };
 
 static int image_fd = -1;
@@ -150,7 +150,7 @@ static int lab_read(const char *path, char *buf, size_t size, off_t off, struct 
       return -errno;
     }
     if (n == 0) {
-      memset(buf + done, 0, size - done); // a hole at the end of a sparse image
+      memset(buf + done, 0, size - done);  // a hole at the end of a sparse image
       break;
     }
     done += (size_t)n;

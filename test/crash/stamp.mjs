@@ -13,38 +13,39 @@
 // A sector is valid only when all 512 bytes are exactly what stamp() makes;
 // anything else (zeros, a partial sector, another page's sector) is not.
 
-export const SECTOR = 512
-export const MAGIC = Buffer.from('UNTCLPG1', 'latin1')
+export const SECTOR = 512;
+export const MAGIC = Buffer.from('UNTCLPG1', 'latin1');
 
 function seedOf(page, version, sector) {
-  let x = (Math.imul(page + 1, 0x9e3779b1) ^ Math.imul(version + 1, 0x85ebca6b) ^ Math.imul(sector + 1, 0xc2b2ae35)) >>> 0
-  return x === 0 ? 0x6d2b79f5 : x
+  let x =
+    (Math.imul(page + 1, 0x9e3779b1) ^ Math.imul(version + 1, 0x85ebca6b) ^ Math.imul(sector + 1, 0xc2b2ae35)) >>> 0;
+  return x === 0 ? 0x6d2b79f5 : x;
 }
 
 /** Fills `target` (a whole page, pageSize bytes) with version `version` of page `page`. */
 export function stamp(target, page, version) {
-  const view = new DataView(target.buffer, target.byteOffset, target.byteLength)
+  const view = new DataView(target.buffer, target.byteOffset, target.byteLength);
   for (let sector = 0, base = 0; base < target.byteLength; sector++, base += SECTOR) {
-    MAGIC.copy(target, base)
-    view.setUint32(base + 8, page, true)
-    view.setUint32(base + 12, version, true)
-    view.setUint32(base + 16, sector, true)
-    let x = seedOf(page, version, sector)
+    MAGIC.copy(target, base);
+    view.setUint32(base + 8, page, true);
+    view.setUint32(base + 12, version, true);
+    view.setUint32(base + 16, sector, true);
+    let x = seedOf(page, version, sector);
     for (let off = base + 20; off < base + SECTOR; off += 4) {
-      x ^= x << 13
-      x >>>= 0
-      x ^= x >>> 17
-      x ^= x << 5
-      x >>>= 0
-      view.setUint32(off, x, true)
+      x ^= x << 13;
+      x >>>= 0;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      x >>>= 0;
+      view.setUint32(off, x, true);
     }
   }
-  return target
+  return target;
 }
 
 /** True when the 512 bytes at `base` start with the stamp magic. */
 export function hasMagic(buf, base) {
-  return buf.compare(MAGIC, 0, 8, base, base + 8) === 0
+  return buf.compare(MAGIC, 0, 8, base, base + 8) === 0;
 }
 
 /**
@@ -52,7 +53,7 @@ export function hasMagic(buf, base) {
  * page file's 32-byte trailer, so the last sector is stamped in part).
  */
 export function stampPayload(page, version, pageSize, payloadSize) {
-  return stamp(Buffer.alloc(pageSize), page, version).subarray(0, payloadSize)
+  return stamp(Buffer.alloc(pageSize), page, version).subarray(0, payloadSize);
 }
 
 /**
@@ -61,14 +62,14 @@ export function stampPayload(page, version, pageSize, payloadSize) {
  * far as the payload goes).
  */
 export function readPayload(buf, page) {
-  const versions = new Set()
-  let bad = 0
+  const versions = new Set();
+  let bad = 0;
   for (let s = 0, base = 0; base < buf.length; s++, base += SECTOR) {
-    const st = readSector(buf, base, page, s, Math.min(SECTOR, buf.length - base))
-    if (st) versions.add(st.version)
-    else bad++
+    const st = readSector(buf, base, page, s, Math.min(SECTOR, buf.length - base));
+    if (st) versions.add(st.version);
+    else bad++;
   }
-  return { versions, bad }
+  return { versions, bad };
 }
 
 /**
@@ -77,21 +78,21 @@ export function readPayload(buf, page) {
  * bytes: a page file payload's last sector is partial); null otherwise.
  */
 export function readSector(buf, base, expectedPage, sector, len = SECTOR) {
-  if (base + len > buf.length || !hasMagic(buf, base)) return null
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength)
-  const page = view.getUint32(base + 8, true)
-  const version = view.getUint32(base + 12, true)
-  if (page !== expectedPage || view.getUint32(base + 16, true) !== sector) return null
-  let x = seedOf(page, version, sector)
+  if (base + len > buf.length || !hasMagic(buf, base)) return null;
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const page = view.getUint32(base + 8, true);
+  const version = view.getUint32(base + 12, true);
+  if (page !== expectedPage || view.getUint32(base + 16, true) !== sector) return null;
+  let x = seedOf(page, version, sector);
   for (let off = base + 20; off < base + len; off += 4) {
-    x ^= x << 13
-    x >>>= 0
-    x ^= x >>> 17
-    x ^= x << 5
-    x >>>= 0
-    if (view.getUint32(off, true) !== x) return null
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    if (view.getUint32(off, true) !== x) return null;
   }
-  return { page, version }
+  return { page, version };
 }
 
 /**
@@ -100,11 +101,15 @@ export function readSector(buf, base, expectedPage, sector, len = SECTOR) {
  * tell the test file's data writes from metadata, wherever XFS put them).
  */
 export function stampsIn(buf) {
-  const out = []
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength)
+  const out = [];
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   for (let base = 0; base + SECTOR <= buf.length; base += SECTOR) {
-    if (!hasMagic(buf, base)) return null
-    out.push({ page: view.getUint32(base + 8, true), version: view.getUint32(base + 12, true), sector: view.getUint32(base + 16, true) })
+    if (!hasMagic(buf, base)) return null;
+    out.push({
+      page: view.getUint32(base + 8, true),
+      version: view.getUint32(base + 12, true),
+      sector: view.getUint32(base + 16, true),
+    });
   }
-  return out
+  return out;
 }

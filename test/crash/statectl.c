@@ -55,7 +55,10 @@ static int copy_range(int from, off_t from_off, int to, off_t to_off, off_t len)
     size_t n = len > CHUNK ? CHUNK : (size_t)len;
     ssize_t r = pread(from, buf, n, from_off);
     if (r < 0) return -errno;
-    if (r == 0) { memset(buf, 0, n); r = (ssize_t)n; }
+    if (r == 0) {
+      memset(buf, 0, n);
+      r = (ssize_t)n;
+    }
     ssize_t w = pwrite(to, buf, (size_t)r, to_off);
     if (w < 0) return -errno;
     if (w != r) return -EIO;
@@ -104,14 +107,20 @@ static int do_sparsify(const char *path) {
   int fd = open(path, O_RDWR);
   if (fd < 0) return -errno;
   struct stat st;
-  if (fstat(fd, &st) != 0) { close(fd); return -errno; }
+  if (fstat(fd, &st) != 0) {
+    close(fd);
+    return -errno;
+  }
   static char zero[4096];
   char block[4096];
   for (off_t pos = 0; pos < st.st_size; pos += 4096) {
     ssize_t r = pread(fd, block, sizeof block, pos);
     if (r <= 0) break;
     if (r == (ssize_t)sizeof block && memcmp(block, zero, sizeof block) == 0) {
-      if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, pos, 4096) != 0) { close(fd); return -errno; }
+      if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, pos, 4096) != 0) {
+        close(fd);
+        return -errno;
+      }
     }
   }
   close(fd);
@@ -145,7 +154,10 @@ int main(int argc, char **argv) {
   signal(SIGTERM, SIG_IGN);
   signal(SIGHUP, SIG_IGN);
   image_fd = open(argv[1], O_RDWR);
-  if (image_fd < 0) { perror(argv[1]); return 1; }
+  if (image_fd < 0) {
+    perror(argv[1]);
+    return 1;
+  }
   region_off = strtoll(argv[2], NULL, 10);
   region_size = strtoll(argv[3], NULL, 10);
   device = argv[4];
@@ -160,21 +172,34 @@ int main(int argc, char **argv) {
     if (strncmp(line, "base ", 5) == 0) {
       if (base_fd >= 0) close(base_fd);
       base_fd = open(line + 5, O_RDONLY);
-      if (base_fd < 0) answer_err(errno, "open base"); else answer_ok(NULL);
+      if (base_fd < 0)
+        answer_err(errno, "open base");
+      else
+        answer_ok(NULL);
     } else if (strcmp(line, "restore") == 0) {
       int rc = do_restore();
-      if (rc != 0) answer_err(-rc, "restore"); else answer_ok(NULL);
+      if (rc != 0)
+        answer_err(-rc, "restore");
+      else
+        answer_ok(NULL);
     } else if (strcmp(line, "mount") == 0 || strcmp(line, "mount ext4") == 0) {
       int ext4 = strcmp(line, "mount ext4") == 0;
-      if (wait_released() < 0) answer_err(EBUSY, "device held before mount");
-      else if (mount(device, dir, ext4 ? "ext4" : "xfs", 0, ext4 ? NULL : "nouuid") != 0) answer_err(errno, "mount");
-      else { mounted = 1; answer_ok(NULL); }
+      if (wait_released() < 0)
+        answer_err(EBUSY, "device held before mount");
+      else if (mount(device, dir, ext4 ? "ext4" : "xfs", 0, ext4 ? NULL : "nouuid") != 0)
+        answer_err(errno, "mount");
+      else {
+        mounted = 1;
+        answer_ok(NULL);
+      }
     } else if (strcmp(line, "umount") == 0) {
-      if (umount2(dir, 0) != 0) answer_err(errno, "umount");
+      if (umount2(dir, 0) != 0)
+        answer_err(errno, "umount");
       else {
         mounted = 0;
         int waited = wait_released();
-        if (waited < 0) answer_err(EBUSY, "device still held after umount");
+        if (waited < 0)
+          answer_err(EBUSY, "device still held after umount");
         else {
           char extra[32];
           snprintf(extra, sizeof extra, "%d", waited);
@@ -183,7 +208,10 @@ int main(int argc, char **argv) {
       }
     } else if (strncmp(line, "sparsify ", 9) == 0) {
       int rc = do_sparsify(line + 9);
-      if (rc != 0) answer_err(-rc, "sparsify"); else answer_ok(NULL);
+      if (rc != 0)
+        answer_err(-rc, "sparsify");
+      else
+        answer_ok(NULL);
     } else {
       answer_err(EINVAL, "unknown command");
     }

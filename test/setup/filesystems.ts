@@ -133,7 +133,7 @@ function run(program: string, args: string[], timeoutMs = 120_000): string {
     if (stderr.length > 300) stderr = stderr.slice(0, 300) + ' …';
     const how =
       err.status != null ? `exit ${err.status}` : err.signal ? `killed by ${err.signal}` : oneLine(err.message ?? '');
-    throw new Error(`${program} ${args.join(' ')} failed (${how})${stderr ? `: ${stderr}` : ''}`, { cause: err });
+    throw new Error(`${program} ${args.join(' ')} failed (${how})${stderr ? `: ${stderr}` : ''}`, { cause: e });
   }
 }
 
