@@ -10,11 +10,8 @@
 // detected (ERR_PAGE_CORRUPT), corrupt.
 //
 // Mandatory under UNTORN_REQUIRE_FS=1, like test/crash.test.ts.
-import { execFile } from 'node:child_process';
-import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-// @ts-expect-error: plain .mjs without types, shared with `npm run crash`
-import { missingPrerequisites } from './crash/lab.mjs';
+import { crashLabReady, runCrashLab, SUITE_TIMEOUT } from './helpers/crash-lab';
 
 interface Scenario {
   name: string;
@@ -49,49 +46,17 @@ interface Report {
   keptDir: string | null;
 }
 
-const RUNNER = path.join(__dirname, 'crash', 'run.mjs');
 // By kind weight: ~550 states for each of the three page file scenarios that
 // must recover everything, ~280 for each unprotected control, ~185 on a lying disk.
 const STATES = 2400;
-const SEED = Number(process.env.UNTORN_CRASH_SEED ?? Date.now() % 2 ** 31);
-const SUITE_TIMEOUT = 170_000;
-
-const required = process.env.UNTORN_REQUIRE_FS === '1';
-const missing: string[] = missingPrerequisites();
-const ready = missing.length === 0;
-if (!ready && !required) {
-  process.stderr.write(`untorn: skipping the page file crash lab: ${missing.join('; ')}\n`);
-}
-
-describe('page file crash lab prerequisites', () => {
-  it.runIf(required)('has everything the lab needs (UNTORN_REQUIRE_FS=1)', () => {
-    expect(missing, `the crash lab cannot run here: ${missing.join('; ')}`).toEqual([]);
-  });
-});
+const ready = crashLabReady('the page file crash lab');
 
 describe.skipIf(!ready)('crash lab: page files under simulated power loss', () => {
   let report: Report;
   let exitCode: number;
-  let stderr = '';
 
   beforeAll(async () => {
-    await new Promise<void>((resolve, reject) => {
-      execFile(
-        process.execPath,
-        [RUNNER, '--json', '--states', String(STATES), '--seed', String(SEED), '--scenarios', 'pagefile'],
-        { timeout: SUITE_TIMEOUT, killSignal: 'SIGINT', maxBuffer: 64 * 1024 * 1024 },
-        (error, stdout, err) => {
-          stderr = err;
-          exitCode = error ? Number((error as { code?: number }).code ?? 1) : 0;
-          try {
-            report = JSON.parse(stdout) as Report;
-            resolve();
-          } catch {
-            reject(new Error(`crash lab produced no report (seed ${SEED}, ${error?.message ?? 'exit 0'}):\n${stderr}`));
-          }
-        },
-      );
-    });
+    ({ report, exitCode } = await runCrashLab<Report>(STATES, 'pagefile'));
     const line = (s: Scenario) =>
       `${s.name}: ${s.states} states, ${s.ok} ok, ${s.torn} torn, ${s.lost} lost, ${s.corrupt} corrupt, ${s.detected} detected, ${s.mountFailures} mount failures, ${s.openFailures} open failures; model tore ${s.tears.data} page writes (${s.tears.dataShown} shown), ${s.tears.dblwr} doublewrite writes, ${s.tears.log} log records; recovery restored ${s.recovery.pagesRestored} pages`;
     console.log(

@@ -16,11 +16,8 @@
 //
 // Mandatory under UNTORN_REQUIRE_FS=1 (a missing tool fails the file);
 // without it, a machine that cannot run the lab skips it and says why.
-import { execFile } from 'node:child_process';
-import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-// @ts-expect-error: plain .mjs without types, shared with `npm run crash`
-import { missingPrerequisites } from './crash/lab.mjs';
+import { crashLabReady, runCrashLab, SUITE_TIMEOUT } from './helpers/crash-lab';
 
 interface Scenario {
   name: string;
@@ -64,50 +61,16 @@ interface Report {
   keptDir: string | null;
 }
 
-const RUNNER = path.join(__dirname, 'crash', 'run.mjs');
 // 60% of the states go to the atomic scenarios: 2,000 gives 1,200 of them.
 const STATES = 2000;
-const SEED = Number(process.env.UNTORN_CRASH_SEED ?? Date.now() % 2 ** 31);
-// The lab's own bound for the whole run (51 s in vitest here: recording ~10 s, replay ~40 s).
-const SUITE_TIMEOUT = 170_000;
-
-const required = process.env.UNTORN_REQUIRE_FS === '1';
-const missing: string[] = missingPrerequisites();
-const ready = missing.length === 0;
-if (!ready && !required) {
-  process.stderr.write(`untorn: skipping the crash lab: ${missing.join('; ')}\n`);
-}
-
-describe('crash lab prerequisites', () => {
-  it.runIf(required)('has everything the lab needs (UNTORN_REQUIRE_FS=1)', () => {
-    expect(missing, `the crash lab cannot run here: ${missing.join('; ')}`).toEqual([]);
-  });
-});
+const ready = crashLabReady('the crash lab');
 
 describe.skipIf(!ready)('crash lab: simulated power loss at the block layer', () => {
   let report: Report;
   let exitCode: number;
-  let stderr = '';
 
   beforeAll(async () => {
-    await new Promise<void>((resolve, reject) => {
-      execFile(
-        process.execPath,
-        // The page file scenarios have a file of their own: test/crash-pagefile.test.ts.
-        [RUNNER, '--json', '--states', String(STATES), '--seed', String(SEED), '--scenarios', 'classic'],
-        { timeout: SUITE_TIMEOUT, killSignal: 'SIGINT', maxBuffer: 64 * 1024 * 1024 },
-        (error, stdout, err) => {
-          stderr = err;
-          exitCode = error ? Number((error as { code?: number }).code ?? 1) : 0;
-          try {
-            report = JSON.parse(stdout) as Report;
-            resolve();
-          } catch {
-            reject(new Error(`crash lab produced no report (seed ${SEED}, ${error?.message ?? 'exit 0'}):\n${stderr}`));
-          }
-        },
-      );
-    });
+    ({ report, exitCode } = await runCrashLab<Report>(STATES, 'classic'));
     const line = (s: Scenario) =>
       `${s.name}: ${s.states} states, ${s.ok} ok, ${s.torn} torn, ${s.lost} lost, ${s.corrupt} corrupt, ${s.mountFailures} mount failures, ${s.replayMismatches} replay mismatches; model tore ${s.tears.data} data writes (${s.tears.dataShown} shown torn), ${s.tears.log} log records`;
     console.log(
