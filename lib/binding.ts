@@ -41,7 +41,8 @@ interface Binding {
   /** "sse4.2", "armv8-crc" or "table". */
   crc32cImplementation: string;
   /** F_OFD_SETLK on the whole file: 0, or -EAGAIN when another open holds a conflicting lock. */
-  lockFile(fd: number, exclusive: boolean): number;
+  /** kind 0 releases the lock, 1 takes it shared, 2 exclusive. */
+  lockFile(fd: number, kind: 0 | 1 | 2): number;
   // The io_uring engine of the calling thread (lib/engine.ts).
   ringOpen(): number;
   ringFlags(): number;

@@ -79,9 +79,9 @@ int DataSync(int fd) { return static_cast<int>(Result(fdatasync(fd))); }
 
 int Sync(int fd) { return static_cast<int>(Result(fsync(fd))); }
 
-int LockFile(int fd, bool exclusive) {
+int LockFile(int fd, LockKind kind) {
   struct flock lock = {};
-  lock.l_type = exclusive ? F_WRLCK : F_RDLCK;
+  lock.l_type = kind == LockKind::kExclusive ? F_WRLCK : kind == LockKind::kShared ? F_RDLCK : F_UNLCK;
   lock.l_whence = SEEK_SET;  // l_start 0, l_len 0: the whole file, however it grows
   int r = fcntl(fd, F_OFD_SETLK, &lock);
   // POSIX lets a refused lock be EACCES or EAGAIN; say one thing.

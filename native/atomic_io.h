@@ -44,7 +44,10 @@ int Close(int fd);
 // A non-blocking open-file-description lock on the whole file (F_OFD_SETLK):
 // exclusive (F_WRLCK) or shared (F_RDLCK); -EAGAIN when another holds it. It
 // conflicts with every other open of the file, in this process or another,
-// and ends when this description is closed.
-int LockFile(int fd, bool exclusive);
+// and ends when this description is closed, or at kNone. Release it with
+// kNone before closing: io_uring requests can hold the description a moment
+// past close(2), and the lock with it.
+enum class LockKind { kNone = 0, kShared = 1, kExclusive = 2 };
+int LockFile(int fd, LockKind kind);
 
 }  // namespace untorn

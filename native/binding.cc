@@ -256,11 +256,13 @@ Napi::Value Crc32c(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), untorn::Crc32c(seed, data, length));
 }
 
-// lockFile(fd, exclusive): F_OFD_SETLK, never waits.
+// lockFile(fd, kind): F_OFD_SETLK, never waits; kind 0 unlocks, 1 shared, 2 exclusive.
 Napi::Value LockFile(const Napi::CallbackInfo& info) {
-  if (!info[0].IsNumber() || !info[1].IsBoolean()) return Throw(info.Env(), "untorn: bad arguments to native call");
+  if (!info[0].IsNumber() || !info[1].IsNumber()) return Throw(info.Env(), "untorn: bad arguments to native call");
+  int kind = info[1].As<Napi::Number>().Int32Value();
+  if (kind < 0 || kind > 2) return Throw(info.Env(), "untorn: bad arguments to native call");
   return Napi::Number::New(
-      info.Env(), untorn::LockFile(info[0].As<Napi::Number>().Int32Value(), info[1].As<Napi::Boolean>().Value()));
+      info.Env(), untorn::LockFile(info[0].As<Napi::Number>().Int32Value(), static_cast<untorn::LockKind>(kind)));
 }
 
 // The ring engine's exports. lib/engine.ts calls them only after ringOpen()

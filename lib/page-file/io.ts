@@ -68,7 +68,7 @@ class DirectIo implements PageIo {
   }
 
   lock(exclusive: boolean): boolean {
-    const r = binding.lockFile(this.file.fd, exclusive);
+    const r = binding.lockFile(this.file.fd, exclusive ? 2 : 1);
     if (r === -constants.errno.EAGAIN) return false;
     check(r, 'fcntl', this.path);
     return true;
@@ -102,6 +102,9 @@ class DirectIo implements PageIo {
   }
 
   close(): Promise<void> {
+    // Released first: io_uring requests can hold the open file a moment past
+    // close(2), and a lock still held then would refuse the next open.
+    if (this.file.fd >= 0) binding.lockFile(this.file.fd, 0);
     return this.file.close();
   }
 }
