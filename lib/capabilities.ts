@@ -1,10 +1,10 @@
 // What the kernel says a file can write atomically: statx of the file, and
 // the sysfs limits of the block device under it.
-import path from 'node:path';
 import { binding, type RawStat } from './binding';
 import { fsError } from './errors';
 import type { AtomicWriteInfo, BlockDeviceLimits } from './info';
-import { diskOf, queueAtomicLimits, sysfsBlockDir } from './sysfs';
+import { runAsync, runSync } from './steps';
+import { deviceLimitsOf } from './sysfs';
 import { validateTarget } from './validate';
 
 export type { BlockDeviceLimits } from './info';
@@ -61,12 +61,15 @@ export function statAtomicSync(target: string | number): AtomicWriteInfo {
  * null where there is none: tmpfs, overlay, btrfs's anonymous devices.
  */
 export async function blockDeviceLimits(target: string | number): Promise<BlockDeviceLimits | null> {
-  const st = await rawStat(target);
+  return runAsync(deviceLimitsOf(...deviceOf(await rawStat(target))));
+}
+
+export function blockDeviceLimitsSync(target: string | number): BlockDeviceLimits | null {
+  return runSync(deviceLimitsOf(...deviceOf(rawStatSync(target))));
+}
+
+/** The device a file is on, or that a block device node is. */
+function deviceOf(st: RawStat): [number, number] {
   const isBlockDevice = (st.mode & S_IFMT) === S_IFBLK;
-  const major = isBlockDevice ? st.rdevMajor : st.devMajor;
-  const minor = isBlockDevice ? st.rdevMinor : st.devMinor;
-  const dir = await sysfsBlockDir(major, minor);
-  if (dir === null) return null;
-  const { disk } = await diskOf(dir);
-  return { device: path.basename(disk), ...(await queueAtomicLimits(disk)) };
+  return isBlockDevice ? [st.rdevMajor, st.rdevMinor] : [st.devMajor, st.devMinor];
 }

@@ -1,10 +1,11 @@
 // The storage stack under a path, as `untorn probe` and `untorn bench` report
 // it: kernel, the mount that holds the path, and which path an atomic write of
 // a given size takes there (device hardware, XFS's software copy-on-write, or none).
-import { promises as fsp } from 'node:fs';
+import fs, { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import type { BlockDeviceLimits } from './info';
 import type { AtomicWriteInfo } from './info';
+import { perform, runAsync, type Procedure } from './steps';
 
 export type AtomicPath = 'hardware' | 'software' | 'none';
 
@@ -90,10 +91,13 @@ function isUnder(file: string, mountPoint: string): boolean {
  * the file's device number whose mount point contains it, so bind mounts and
  * over-mounts resolve as the kernel resolves them. null if none matches.
  */
-export async function findMount(file: string, devMajor: number, devMinor: number): Promise<Mount | null> {
-  const real = await fsp.realpath(file);
-  const lines = await readMountInfo();
-  const candidates = lines.filter((m) => isUnder(real, m.mountPoint));
+export function* mountOf(file: string, devMajor: number, devMinor: number): Procedure<Mount | null> {
+  const real = yield* perform({ sync: () => fs.realpathSync(file), async: () => fsp.realpath(file) });
+  const text = yield* perform({
+    sync: () => fs.readFileSync('/proc/self/mountinfo', 'utf8'),
+    async: () => fsp.readFile('/proc/self/mountinfo', 'utf8'),
+  });
+  const candidates = parseMountInfo(text).filter((m) => isUnder(real, m.mountPoint));
   const byDevice = candidates.filter((m) => m.devMajor === devMajor && m.devMinor === devMinor);
   // Longest mount point wins; among equals, the later (upper) mount.
   const pick = (list: MountLine[]) =>
@@ -103,7 +107,7 @@ export async function findMount(file: string, devMajor: number, devMinor: number
     );
   const line = pick(byDevice) ?? pick(candidates);
   if (!line) return null;
-  const { bsize } = await fsp.statfs(real);
+  const { bsize } = yield* perform({ sync: () => fs.statfsSync(real), async: () => fsp.statfs(real) });
   // Both lists start with rw/ro; say each option once.
   const options = [...new Set([...line.mountOptions.split(','), ...line.superOptions.split(',')])].join(',');
   return {
@@ -115,6 +119,10 @@ export async function findMount(file: string, devMajor: number, devMinor: number
     devMinor: line.devMinor,
     blockSize: bsize,
   };
+}
+
+export function findMount(file: string, devMajor: number, devMinor: number): Promise<Mount | null> {
+  return runAsync(mountOf(file, devMajor, devMinor));
 }
 
 /** What an atomic write can go through on a file: sizes in bytes, 0 = not at all. */

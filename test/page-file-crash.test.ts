@@ -9,7 +9,7 @@
 // readPage, never returned.
 import { describe, expect, it } from 'vitest';
 import { openPageFileWith, type PageFile } from '../dist/page-file/page-file.js';
-import type { StackFacts } from '../dist/page-file/io.js';
+import type { StackFacts } from '../dist/page-io.js';
 import { SimCrash, SimDisk, type Tear } from './helpers/crash-io';
 
 const PAGE = 4096;

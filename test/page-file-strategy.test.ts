@@ -3,7 +3,7 @@
 // do: pure, from the facts a page file's open gathers.
 import { describe, expect, it } from 'vitest';
 import { chooseStrategy } from '../lib/page-file/strategy';
-import type { StackFacts } from '../lib/page-file/io';
+import type { StackFacts } from '../lib/page-io';
 
 const info = (unitMin: number, unitMax: number, unitMaxOpt = 0) => ({
   supported: unitMax > 0,

@@ -1,7 +1,7 @@
 // `untorn check` as a library function: every page of a page file checked,
 // and what open would recover from its doublewrite file. Read-only: it takes
 // the shared lock, so it does not run beside a writer, and changes nothing.
-import { directIo } from './io';
+import { directIo } from '../page-io';
 import { openPageFile, readHeader, type PageFileRecovery, type PageFileVerifyResult } from './page-file';
 import { PageFileError } from '../errors';
 
@@ -16,7 +16,7 @@ export interface CheckReport extends PageFileVerifyResult {
 
 /** Checks the page file at `path`, whatever its page size (the header says). */
 export async function checkPageFile(path: string, doublewritePath?: string): Promise<CheckReport> {
-  const io = await directIo.open(path, false, 'no');
+  const io = await directIo.open(path, false, 'no').async();
   let pageSize: number;
   try {
     const header = await readHeader(io);
@@ -29,7 +29,7 @@ export async function checkPageFile(path: string, doublewritePath?: string): Pro
     }
     pageSize = header.header.pageSize;
   } finally {
-    await io.close();
+    await io.close().async();
   }
   const file = await openPageFile(path, { flags: 'r', pageSize, doublewritePath });
   try {

@@ -14,26 +14,27 @@ import {
   type PageFileSettings,
 } from '../validate';
 import {
-  batchAreaBytes,
-  batchAreaOffset,
+  allocateArea,
+  BatchArea,
+  findBatch,
+  homesToRestore,
+  openWithFlags,
+  readFileHeader,
+  restore,
+  writeFileHeader,
+  writeThrough,
+} from '../doublewrite/doublewrite';
+import {
   batchHeaderBytes,
-  decodeHeader,
-  encodeBatchHeader,
-  encodeHeader,
-  fileTag,
-  inspectPage,
   isZero,
-  pageOffset,
-  sealFor,
-  sealPage,
-  TRAILER_SIZE,
+  type BatchTarget,
   type FileHeader,
   type FileKind,
   type HeaderReading,
-  type PageState,
-} from './format';
-import { directIo, type Create, type PageIo, type PageIoSystem } from './io';
-import { findBatch, pagesToRestore } from './recovery';
+} from '../doublewrite/format';
+import { directIo, type PageIo, type PageIoSystem } from '../page-io';
+import { runAsync } from '../steps';
+import { fileTag, inspectPage, pageOffset, sealFor, sealPage, TRAILER_SIZE, type PageState } from './format';
 import { chooseStrategy, type PageFileStrategy, type StrategyOption } from './strategy';
 
 export type { PageFileStrategy };
@@ -81,6 +82,14 @@ export const GROWTH_BYTES = 8 * 1024 * 1024;
 /** Pages read at once by verify() and the scan for pageCount. */
 const SCAN_PAGES = 64;
 
+/** A page file's doublewrite batches have one target: its data file. */
+const PAGE_TARGETS: readonly BatchTarget[] = [{ path: '', ino: 0n, birth: 0n }];
+
+/** Bytes of a doublewrite file's batch area. */
+export function pageFileAreaBytes(batchPages: number, pageSize: number): number {
+  return batchHeaderBytes(batchPages, PAGE_TARGETS, pageSize) + batchPages * pageSize;
+}
+
 /** How often a read that met a write of its page in flight is retried. */
 const READ_RETRIES = 8;
 
@@ -107,6 +116,7 @@ interface Parts {
   recovery: PageFileRecovery;
   data: PageIo;
   dblwr: PageIo | null;
+  area: BatchArea | null;
   fileId: Buffer;
   writable: boolean;
   nextSeq: bigint;
@@ -131,7 +141,7 @@ export class PageFile {
   #pageCount: number;
   #data: PageIo;
   #dblwr: PageIo | null;
-  #fileId: Buffer;
+  #area: BatchArea | null;
   #tag: bigint;
   #writable: boolean;
   #batchPages: number;
@@ -167,7 +177,7 @@ export class PageFile {
     this.#pageCount = parts.pageCount;
     this.#data = parts.data;
     this.#dblwr = parts.dblwr;
-    this.#fileId = parts.fileId;
+    this.#area = parts.area;
     this.#tag = fileTag(parts.fileId);
     this.#writable = parts.writable;
     this.#batchPages = parts.settings.batchPages;
@@ -228,7 +238,7 @@ export class PageFile {
       if (pending !== undefined) return this.#deliver(asBytes(pending), target, false);
       const before = this.#batchesDone;
       image.fill(0);
-      await this.#data.read([{ buffer: image, position: pageOffset(page, this.pageSize) }]);
+      await this.#data.read([{ buffer: image, position: pageOffset(page, this.pageSize) }]).async();
       const state = inspectPage(image, page, this.#tag);
       if (state.state !== 'corrupt') return this.#deliver(image, target, true);
       // A write of this page ran during the read: the read may have met it half done.
@@ -269,7 +279,7 @@ export class PageFile {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       while (this.#writer !== null) await this.#writer;
-      await Promise.all([this.#data.close(), this.#dblwr?.close()]);
+      await Promise.all([this.#data.close().async(), this.#dblwr?.close().async()]);
     })();
     return this.#closing;
   }
@@ -309,7 +319,7 @@ export class PageFile {
     const { pageSize } = this;
     const views = Array.from({ length: count }, (_, i) => chunk.subarray(i * pageSize, (i + 1) * pageSize));
     chunk.fill(0);
-    await this.#data.read(views.map((buffer, i) => ({ buffer, position: pageOffset(first + i, pageSize) })));
+    await this.#data.read(views.map((buffer, i) => ({ buffer, position: pageOffset(first + i, pageSize) }))).async();
     return views.map((view, i) => inspectPage(view, first + i, this.#tag));
   }
 
@@ -343,35 +353,46 @@ export class PageFile {
     const { pageSize } = this;
     const pages = [...batch.keys()];
     const seq = this.#nextSeq++;
-    const doublewrite = this.strategy === 'doublewrite';
-    const headerBytes = doublewrite ? batchHeaderBytes(pages.length, pageSize) : 0;
-    const buffer = this.#buffer(headerBytes).subarray(0, headerBytes + pages.length * pageSize);
+    const area = this.strategy === 'doublewrite' ? this.#area : null;
+    const headerBytes = area ? batchHeaderBytes(pages.length, PAGE_TARGETS, pageSize) : 0;
     const slots = this.#slotsAfter(headerBytes);
     const seal = sealFor(seq, this.#tag);
+    const seals: { crc: number; tail: number }[] = [];
     const writes = pages.map((page, i) => {
       const { image, body } = slots[i];
       const entries = batch.get(page)!;
       asBytes(entries[entries.length - 1].data).copy(image);
       sealPage(image, page, seal, body);
+      // The copy's seal for the batch header is its trailer's CRC32C: no second checksum.
+      if (area) {
+        const crc = image.readUInt32LE(pageSize - 4);
+        seals.push({ crc, tail: crc });
+      }
       return { buffer: image, position: pageOffset(page, pageSize) };
     });
     const highest = Math.max(...pages);
-    let inPlace = false;
+    const progress = { inPlace: false };
     try {
       if (this.#broken !== null) throw this.#broken;
       await this.#grow(highest);
-      if (doublewrite) {
-        encodeBatchHeader(buffer.subarray(0, headerBytes), pages, seq, this.#fileId, pageSize);
-        await this.#dblwr!.write([{ buffer, position: batchAreaOffset(pageSize) }], false, true);
+      if (area) {
+        const targetWrites = writes.map(({ position }) => ({ target: 0, position }));
+        await runAsync(
+          writeThrough(
+            area,
+            { seq, targets: PAGE_TARGETS, files: [this.#data], writes: targetWrites, headerBytes, seals },
+            progress,
+          ),
+        );
+      } else {
+        await this.#data.write(writes, this.strategy === 'atomic', true).async();
       }
-      inPlace = true;
-      await this.#data.write(writes, this.strategy === 'atomic', true);
       this.#pageCount = Math.max(this.#pageCount, highest + 1);
       for (const entries of batch.values()) {
         for (const { request } of entries) if (--request.remaining === 0 && !request.failed) request.resolve();
       }
     } catch (err) {
-      if (inPlace && doublewrite) this.#broken ??= err;
+      if (progress.inPlace) this.#broken ??= err;
       for (const request of new Set([...batch.values()].flat().map((e) => e.request))) {
         if (request.failed) continue;
         request.failed = true;
@@ -385,19 +406,17 @@ export class PageFile {
     }
   }
 
-  /** The batch buffer: room for the largest batch header and batchPages pages, made once. */
-  #buffer(headerBytes: number): Buffer {
-    this.#batchBuffer ??= allocAligned(
-      batchHeaderBytes(this.#batchPages, this.pageSize) + this.#batchPages * this.pageSize,
-    );
-    return this.#batchBuffer.subarray(0, headerBytes + this.#batchPages * this.pageSize);
+  /** The batch buffer: the doublewrite area's, or (atomic, unprotected) room for batchPages pages, made once. */
+  #buffer(): Buffer {
+    this.#batchBuffer ??= this.#area?.buffer ?? allocAligned(this.#batchPages * this.pageSize);
+    return this.#batchBuffer;
   }
 
   /** The page slots of the batch buffer after a batch header of `headerBytes`, made once per header size. */
   #slotsAfter(headerBytes: number): { image: Buffer; body: Buffer }[] {
     let slots = this.#slots.get(headerBytes);
     if (slots === undefined) {
-      const buffer = this.#buffer(headerBytes);
+      const buffer = this.#buffer();
       const { pageSize } = this;
       slots = Array.from({ length: this.#batchPages }, (_, i) => {
         const image = buffer.subarray(headerBytes + i * pageSize, headerBytes + (i + 1) * pageSize);
@@ -422,27 +441,8 @@ export class PageFile {
         position: pageOffset(at, pageSize),
       });
     }
-    await this.#data.write(writes, false, true);
+    await this.#data.write(writes, false, true).async();
     this.#allocatedPages = target;
-  }
-}
-
-async function openOrCreate(
-  system: PageIoSystem,
-  path: string,
-  flags: PageFileSettings['flags'],
-): Promise<{ io: PageIo; made: boolean }> {
-  if (flags === 'r') return { io: await system.open(path, false, 'no'), made: false };
-  if (flags === 'r+') return { io: await system.open(path, true, 'no'), made: false };
-  if (flags === 'w+' || flags === 'wx+') {
-    const create: Create = flags === 'w+' ? 'yes' : 'exclusive';
-    return { io: await system.open(path, true, create), made: flags === 'wx+' };
-  }
-  try {
-    return { io: await system.open(path, true, 'no'), made: false };
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    return { io: await system.open(path, true, 'exclusive'), made: true };
   }
 }
 
@@ -451,10 +451,8 @@ function formatError(path: string, why: string): PageFileError {
 }
 
 /** What the first bytes of a file say about its header. */
-export async function readHeader(io: PageIo): Promise<HeaderReading> {
-  const start = allocAligned(65536);
-  await io.read([{ buffer: start, position: 0 }]);
-  return decodeHeader(start);
+export function readHeader(io: PageIo): Promise<HeaderReading> {
+  return runAsync(readFileHeader(io));
 }
 
 /** The file id of a header, once it is the header `io` must have. */
@@ -466,11 +464,8 @@ function checkHeader(header: FileHeader, io: PageIo, kind: FileKind, pageSize: n
   return header.fileId;
 }
 
-async function writeHeader(io: PageIo, kind: FileKind, pageSize: number, fileId: Buffer): Promise<void> {
-  const page = allocAligned(pageSize);
-  encodeHeader(page, { kind, pageSize, fileId });
-  await io.truncate(0);
-  await io.write([{ buffer: page, position: 0 }], false, true);
+function writeHeader(io: PageIo, kind: FileKind, pageSize: number, fileId: Buffer): Promise<void> {
+  return runAsync(writeFileHeader(io, { kind, pageSize, fileId, trailerSize: TRAILER_SIZE }, pageSize));
 }
 
 /** One past the last slot that is not all zeros, scanning back from the end of the file. */
@@ -480,7 +475,7 @@ async function lastWrittenPage(data: PageIo, allocatedPages: number, pageSize: n
     const first = Math.max(0, end - SCAN_PAGES);
     const bytes = chunk.subarray(0, (end - first) * pageSize);
     bytes.fill(0);
-    await data.read([{ buffer: bytes, position: pageOffset(first, pageSize) }]);
+    await data.read([{ buffer: bytes, position: pageOffset(first, pageSize) }]).async();
     for (let i = end - first - 1; i >= 0; i--) {
       if (!isZero(bytes.subarray(i * pageSize, (i + 1) * pageSize))) return first + i + 1;
     }
@@ -497,7 +492,7 @@ export async function openPageFileWith(
   const settings = validatePageFileOptions(path, options);
   const { pageSize, flags, doublewritePath, batchPages } = settings;
   const writable = flags !== 'r';
-  const { io: data, made } = await openOrCreate(system, path, flags);
+  const { io: data, made } = await runAsync(openWithFlags(system, path, flags));
   let dblwr: PageIo | null = null;
   try {
     if (!data.lock(writable)) {
@@ -507,9 +502,14 @@ export async function openPageFileWith(
         { path },
       );
     }
-    const { strategy, reason } = chooseStrategy(settings.strategy, await system.stack(data), pageSize, path);
-    if (flags === 'w+') await data.truncate(0);
-    const size = await data.size();
+    const { strategy, reason } = chooseStrategy(
+      settings.strategy,
+      await system.stack(path).async(),
+      pageSize,
+      `page file ${path}`,
+    );
+    if (flags === 'w+') await data.truncate(0).async();
+    const size = await data.size().async();
     const header: HeaderReading = size === 0 ? { state: 'empty' } : await readHeader(data);
     let fileId: Buffer;
     if (header.state === 'ok') {
@@ -528,7 +528,7 @@ export async function openPageFileWith(
 
     const wantDblwr = writable && strategy === 'doublewrite';
     try {
-      dblwr = await system.open(doublewritePath, writable, wantDblwr ? 'yes' : 'no');
+      dblwr = await system.open(doublewritePath, writable, wantDblwr ? 'yes' : 'no').async();
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
@@ -537,39 +537,38 @@ export async function openPageFileWith(
     const overlay = new Map<number, Buffer>();
     let nextSeq = 1n;
     let restoredUpTo = 0;
+    const area = dblwr && new BatchArea(dblwr, fileId, pageSize, pageFileAreaBytes(batchPages, pageSize));
     const dblwrHeader: HeaderReading = dblwr === null || fresh ? { state: 'empty' } : await readHeader(dblwr);
-    if (dblwr && dblwrHeader.state === 'ok') {
+    if (dblwr && area && dblwrHeader.state === 'ok') {
       checkHeader(dblwrHeader.header, dblwr, 'doublewrite', pageSize, fileId);
-      const found = await findBatch(dblwr, fileId, tag, pageSize);
+      const found = await runAsync(findBatch(area));
       recovery.batchesDiscarded = found.discarded ? 1 : 0;
       nextSeq = found.seq + 1n;
-      if (found.copies) {
-        recovery.pagesChecked = found.copies.pages.length;
-        const restore = await pagesToRestore(data, found.copies, tag, pageSize);
-        recovery.pagesRestored = restore.length;
-        restoredUpTo = Math.max(0, ...restore.map((r) => r.page + 1));
+      if (found.batch) {
+        recovery.pagesChecked = found.batch.images.length;
+        // A home is restored when it is torn, empty, misplaced or older than the copy.
+        const restores = await runAsync(
+          homesToRestore(found.batch, [data], (_copy, home, position) => {
+            const state = inspectPage(home, position / pageSize - 1, tag);
+            return state.state !== 'ok' || state.seq < found.seq;
+          }),
+        );
+        recovery.pagesRestored = restores.length;
+        restoredUpTo = Math.max(0, ...restores.map((r) => r.position / pageSize));
         if (!writable) {
-          for (const { page, image } of restore) overlay.set(page, image);
-        } else if (restore.length > 0) {
-          // The copies stay where they are until this is durable, so a crash here is recovered by the next open.
-          await data.write(
-            restore.map(({ page, image }) => ({ buffer: image, position: pageOffset(page, pageSize) })),
-            false,
-            true,
-          );
+          for (const { position, image } of restores) overlay.set(position / pageSize - 1, image);
+        } else {
+          // The batch stays where it is until the restores are durable, so a crash here is recovered by the next open.
+          await runAsync(restore(area, [data], restores, found.seq));
         }
       }
     } else if (dblwr && wantDblwr) {
       // No header: a new doublewrite file, or one whose making crashed; it holds no batch that counts.
       await writeHeader(dblwr, 'doublewrite', pageSize, fileId);
     }
-    if (wantDblwr) {
-      // The batch area is written once here, so batch writes are overwrites.
-      const need = batchAreaOffset(pageSize) + batchAreaBytes(batchPages, pageSize);
-      const have = Math.ceil((await dblwr!.size()) / pageSize) * pageSize;
-      if (have < need) await dblwr!.write([{ buffer: allocAligned(need - have), position: have }], false, true);
-    }
-    const allocatedPages = Math.max(0, Math.floor((await data.size()) / pageSize) - 1);
+    // The batch area is written once here, so batch writes are overwrites.
+    if (wantDblwr) await runAsync(allocateArea(area!));
+    const allocatedPages = Math.max(0, Math.floor((await data.size().async()) / pageSize) - 1);
     const pageCount = Math.max(restoredUpTo, fresh ? 0 : await lastWrittenPage(data, allocatedPages, pageSize));
     return new PageFile(CONSTRUCT, {
       settings,
@@ -579,6 +578,7 @@ export async function openPageFileWith(
       recovery,
       data,
       dblwr,
+      area: wantDblwr ? area : null,
       fileId,
       writable,
       nextSeq,
@@ -587,8 +587,8 @@ export async function openPageFileWith(
       overlay,
     });
   } catch (err) {
-    await Promise.allSettled([data.close(), dblwr?.close()]);
-    if (made) await system.remove(path);
+    await Promise.allSettled([data.close().async(), dblwr?.close().async()]);
+    if (made) await system.remove(path).async();
     throw err;
   }
 }

@@ -5,7 +5,7 @@
 import { AtomicWriteError } from '../errors';
 import { formatBytes } from '../format';
 import { atomicPathFor, atomicPaths, type AtomicPath } from '../stack';
-import type { StackFacts } from './io';
+import type { StackFacts } from '../page-io';
 
 export type PageFileStrategy = 'atomic' | 'doublewrite' | 'unprotected';
 export type StrategyOption = PageFileStrategy | 'auto';
@@ -37,7 +37,7 @@ export function chooseStrategy(
         const { info } = stack;
         throw new AtomicWriteError(
           'ERR_ATOMIC_UNSUPPORTED',
-          `page file ${file}: strategy 'atomic' needs ${formatBytes(pageSize)} atomic writes: ${why}`,
+          `${file}: strategy 'atomic' needs ${formatBytes(pageSize)} atomic writes: ${why}`,
           {
             path: file,
             length: pageSize,

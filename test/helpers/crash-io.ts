@@ -10,7 +10,15 @@
 // finds is what the page file's logic does under this model of a disk, not
 // what a kernel or a device does.
 import type { BatchEntry } from '../../dist/validate.js';
-import type { PageIo, PageIoSystem, StackFacts, Create } from '../../dist/page-file/io.js';
+import type { PageIo, PageIoSystem, StackFacts, Create, FileIdentity } from '../../dist/page-io.js';
+import type { Step } from '../../dist/steps.js';
+
+/** An in-memory operation as a step: the same call, blocking or as a promise. */
+function step<T>(sync: () => T): Step<T> {
+  return { sync, async: async () => sync() };
+}
+
+let nextIno = 1n;
 
 const SECTOR = 512;
 
@@ -46,6 +54,7 @@ function apply(sectors: Sectors, position: number, data: Buffer | null, length: 
 }
 
 class SimFile {
+  readonly identity: FileIdentity = { ino: nextIno++, birth: 0n };
   current: Sectors = new Map();
   currentSize = 0;
   durable: Sectors = new Map();
@@ -154,26 +163,26 @@ export class SimDisk {
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const disk = this;
     return {
-      async open(path: string, write: boolean, create: Create): Promise<PageIo> {
-        if (disk.crashed) throw new SimCrash('the simulated machine has crashed');
-        let file = disk.files.get(path);
-        if (file && create === 'exclusive')
-          throw Object.assign(new Error(`EEXIST: file already exists, open '${path}'`), { code: 'EEXIST' });
-        if (!file) {
-          if (create === 'no')
-            throw Object.assign(new Error(`ENOENT: no such file or directory, open '${path}'`), { code: 'ENOENT' });
-          file = new SimFile();
-          disk.files.set(path, file);
-        }
-        return new SimIo(disk, file, path, write);
-      },
-      async remove(path: string) {
-        if (disk.crashed) throw new SimCrash('the simulated machine has crashed');
-        disk.files.delete(path);
-      },
-      async stack() {
-        return disk.stackFacts;
-      },
+      open: (path: string, write: boolean, create: Create) =>
+        step((): PageIo => {
+          if (disk.crashed) throw new SimCrash('the simulated machine has crashed');
+          let file = disk.files.get(path);
+          if (file && create === 'exclusive')
+            throw Object.assign(new Error(`EEXIST: file already exists, open '${path}'`), { code: 'EEXIST' });
+          if (!file) {
+            if (create === 'no')
+              throw Object.assign(new Error(`ENOENT: no such file or directory, open '${path}'`), { code: 'ENOENT' });
+            file = new SimFile();
+            disk.files.set(path, file);
+          }
+          return new SimIo(disk, file, path, write);
+        }),
+      remove: (path: string) =>
+        step(() => {
+          if (disk.crashed) throw new SimCrash('the simulated machine has crashed');
+          disk.files.delete(path);
+        }),
+      stack: () => step(() => disk.stackFacts),
     };
   }
 }
@@ -190,30 +199,44 @@ class SimIo implements PageIo {
     return this.disk.stackFacts.info;
   }
 
-  async size(): Promise<number> {
-    return this.file.currentSize;
+  size(): Step<number> {
+    return step(() => this.file.currentSize);
+  }
+
+  identity(): Step<FileIdentity> {
+    return step(() => this.file.identity);
   }
 
   lock(): boolean {
     return true;
   }
 
-  async truncate(size: number): Promise<void> {
-    this.disk.truncate(this.file, size);
+  truncate(size: number): Step<void> {
+    return step(() => this.disk.truncate(this.file, size));
   }
 
-  async read(entries: BatchEntry[]): Promise<number[]> {
-    if (this.disk.crashed) throw new SimCrash('the simulated machine has crashed');
-    return entries.map(({ buffer, position }) =>
-      this.file.read(Buffer.from(buffer.buffer, buffer.byteOffset, buffer.byteLength), position),
-    );
+  read(entries: BatchEntry[]): Step<number[]> {
+    return step(() => {
+      if (this.disk.crashed) throw new SimCrash('the simulated machine has crashed');
+      return entries.map(({ buffer, position }) =>
+        this.file.read(Buffer.from(buffer.buffer, buffer.byteOffset, buffer.byteLength), position),
+      );
+    });
   }
 
-  async write(entries: BatchEntry[], atomic: boolean, datasync: boolean): Promise<void> {
-    if (!this.writable) throw new Error('write to a file opened read-only');
-    this.disk.write(this.file, entries, atomic);
-    if (datasync) this.disk.sync(this.file);
+  write(entries: BatchEntry[], atomic: boolean, datasync: boolean): Step<void> {
+    return step(() => {
+      if (!this.writable) throw new Error('write to a file opened read-only');
+      this.disk.write(this.file, entries, atomic);
+      if (datasync) this.disk.sync(this.file);
+    });
   }
 
-  async close(): Promise<void> {}
+  datasync(): Step<void> {
+    return step(() => this.disk.sync(this.file));
+  }
+
+  close(): Step<void> {
+    return step(() => undefined);
+  }
 }
