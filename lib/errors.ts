@@ -134,6 +134,24 @@ export class PageFileError extends UntornError<PageFileErrorCode> {
   }
 }
 
+export type JournalErrorCode = 'ERR_JOURNAL_FORMAT' | 'ERR_JOURNAL_LOCKED' | 'ERR_JOURNAL_BUSY';
+
+/**
+ * A journal refused: not a journal (or of another page size), held by
+ * another opener, or a blocking call made while an async commit of the same
+ * journal is in flight (a blocking call cannot wait for it).
+ */
+export class JournalError extends UntornError<JournalErrorCode> {
+  override name = 'JournalError';
+  readonly path: string;
+
+  constructor(code: JournalErrorCode, message: string, details: { path: string }) {
+    super(code, message);
+    this.path = details.path;
+    hideInternalFrames(this);
+  }
+}
+
 /** What Node's fs errors carry. */
 export interface SystemError extends Error {
   errno: number;

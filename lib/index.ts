@@ -9,6 +9,8 @@ export {
   AtomicWriteError,
   PageFileError,
   BenchError,
+  JournalError,
+  type JournalErrorCode,
   type AtomicWriteErrorCode,
   type PageFileErrorCode,
   type SystemError,
@@ -24,6 +26,16 @@ export {
   type PageWrite,
   type PageFileVerifyResult,
 } from './page-file/page-file';
+export {
+  openJournal,
+  openJournalSync,
+  Journal,
+  JournaledFile,
+  type JournalOptions,
+  type JournalRecovery,
+  type JournalStrategy,
+  type JournaledFileFlags,
+} from './journal/journal';
 export { bench, type BenchOptions, type BenchProgress } from './bench/engine';
 export type {
   BenchReport,

@@ -8,7 +8,7 @@ import { constants } from 'node:os';
 import nodePath from 'node:path';
 import { promisify } from 'node:util';
 import { open, openSync, type AtomicFile } from './atomic-file';
-import { binding } from './binding';
+import { binding, type RawStat } from './binding';
 import {
   blockDeviceLimits,
   blockDeviceLimitsSync,
@@ -61,7 +61,7 @@ export interface StackFacts {
 /** Where files come from. */
 export interface PageIoSystem {
   /** Fails with a Node-shaped error (ENOENT, EEXIST, ...). A file made here has a durable name. */
-  open(path: string, write: boolean, create: Create): Step<PageIo>;
+  open(path: string, write: boolean, create: Create, mode?: number): Step<PageIo>;
   remove(path: string): Step<void>;
   /** The stack under an existing file or directory, with `info` the statx of that path. */
   stack(path: string): Step<StackFacts>;
@@ -211,12 +211,12 @@ function syncDirectory(dir: string): Step<void> {
   );
 }
 
-function* openDirect(path: string, write: boolean, create: Create): Procedure<PageIo> {
+function* openDirect(path: string, write: boolean, create: Create, mode: number): Procedure<PageIo> {
   const flags = (write ? O_RDWR : O_RDONLY) | CREATE_FLAGS[create];
   const file = yield* perform(
     step(
-      () => openSync(path, flags, 0o666),
-      () => open(path, flags, 0o666),
+      () => openSync(path, flags, mode),
+      () => open(path, flags, mode),
     ),
   );
   if (create !== 'no') {
@@ -230,8 +230,40 @@ function* openDirect(path: string, write: boolean, create: Create): Procedure<Pa
   return new DirectIo(file);
 }
 
+// O_TMPFILE (Linux's __O_TMPFILE | O_DIRECTORY, the same on x86-64 and arm64): an unnamed file, gone on close.
+const O_TMPFILE = 0o20000000 | O_DIRECTORY;
+const S_IFMT = 0o170000;
+const S_IFDIR = 0o040000;
+
+/**
+ * statx of what a file made in `dir` would be: XFS and ext4 report atomic
+ * write limits for regular files only, so a directory's own statx says
+ * nothing. An unnamed O_TMPFILE file leaves no trace; where the filesystem
+ * has no O_TMPFILE, the directory's own statx it is.
+ */
+function statFileIn(dir: string): Step<RawStat> {
+  const ofFd = (fd: number) => {
+    try {
+      return rawStatSync(fd);
+    } finally {
+      binding.closeSync(fd);
+    }
+  };
+  return step(
+    () => {
+      const fd = binding.openSync(dir, O_TMPFILE | O_RDWR, 0o600);
+      return fd < 0 ? rawStatSync(dir) : ofFd(fd);
+    },
+    async () => {
+      const fd = await binding.open(dir, O_TMPFILE | O_RDWR, 0o600);
+      return fd < 0 ? rawStat(dir) : ofFd(fd);
+    },
+  );
+}
+
 function* stackOf(path: string): Procedure<StackFacts> {
-  const st = yield* perform(step(() => rawStatSync(path), () => rawStat(path)));
+  let st = yield* perform(step(() => rawStatSync(path), () => rawStat(path)));
+  if ((st.mode & S_IFMT) === S_IFDIR) st = yield* perform(statFileIn(path));
   const mount = yield* mountOf(path, st.devMajor, st.devMinor);
   const device = yield* perform(step(() => blockDeviceLimitsSync(path), () => blockDeviceLimits(path)));
   return { fsType: mount?.type ?? null, info: toAtomicWriteInfo(st), device };
@@ -239,9 +271,9 @@ function* stackOf(path: string): Procedure<StackFacts> {
 
 /** The real files: O_DIRECT through AtomicFile. */
 export const directIo: PageIoSystem = {
-  open: (path, write, create) => step(
-    () => runSync(openDirect(path, write, create)),
-    () => runAsync(openDirect(path, write, create)),
+  open: (path, write, create, mode = 0o666) => step(
+    () => runSync(openDirect(path, write, create, mode)),
+    () => runAsync(openDirect(path, write, create, mode)),
   ),
   remove: (path) => step(
     () => fs.rmSync(path, { force: true }),

@@ -5,6 +5,7 @@
 // engines), runAsync() awaits each step's asynchronous form (the io_uring
 // engine). Both hand the step's result or error back into the generator, so
 // its try/finally blocks and its order of operations are the same either way.
+import { setImmediate as nextTurn } from 'node:timers/promises';
 
 /** One I/O step: the same operation, blocking and asynchronous. */
 export interface Step<T = unknown> {
@@ -58,3 +59,10 @@ export function all<T>(steps: Step<T>[]): Step<T[]> {
     async: () => Promise.all(steps.map((s) => s.async())),
   };
 }
+
+/**
+ * Lets the event loop turn when async (nothing when blocking): an async read
+ * served from memory must not resolve at once, or a loop of such reads
+ * starves the I/O it waits for.
+ */
+export const yieldToLoop: Step<void> = { sync: () => undefined, async: () => nextTurn() };

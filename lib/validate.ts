@@ -400,3 +400,76 @@ export function validatePageWrites(writes: unknown, pageSize: number, payloadSiz
   }
   return list;
 }
+
+// ---------------------------------------------------------------------------
+// journals
+
+export const JOURNAL_STRATEGIES = ['auto', 'atomic', 'doublewrite'] as const;
+const DEFAULT_MAX_PENDING_BYTES = 64 * 1024 * 1024;
+
+export interface JournalSettings {
+  pageSize: number;
+  strategy: (typeof JOURNAL_STRATEGIES)[number];
+  /** Where the guarded files live; undefined: the journal's own directory. */
+  directory: string | undefined;
+  maxPendingBytes: number;
+}
+
+/** openJournal's arguments, with the defaults filled in. */
+export function validateJournalOptions(path: unknown, options: unknown): JournalSettings {
+  validatePath(path);
+  validateOptionsObject(options);
+  const o = (options ?? {}) as Record<string, unknown>;
+  const pageSize = o.pageSize ?? DEFAULT_PAGE_SIZE;
+  validatePowerOfTwo('options.pageSize', pageSize, ...PAGE_FILE_PAGE_SIZES);
+  const strategy = o.strategy ?? 'auto';
+  validateOneOf('options.strategy', strategy, JOURNAL_STRATEGIES);
+  const directory = o.directory;
+  if (directory !== undefined) validatePath(directory, 'options.directory');
+  const maxPendingBytes = o.maxPendingBytes ?? DEFAULT_MAX_PENDING_BYTES;
+  validateInteger('options.maxPendingBytes', maxPendingBytes, pageSize, MAX_POSITION);
+  return { pageSize, strategy, directory, maxPendingBytes };
+}
+
+/** Journal.openFile's flags and mode. */
+export function validateJournaledOpen(
+  path: unknown,
+  flags: unknown,
+  mode: unknown,
+): { flags: (typeof PAGE_FLAGS)[number]; mode: number } {
+  validatePath(path);
+  const f = flags ?? 'r+';
+  validateOneOf('flags', f, PAGE_FLAGS);
+  return { flags: f, mode: mode === undefined ? 0o666 : parseMode(mode) };
+}
+
+/** A journaled page write: pageSize bytes at a multiple of pageSize. */
+export function validateJournaledWrite(
+  buffer: unknown,
+  position: unknown,
+  pageSize: number,
+  path: string,
+): asserts buffer is ArrayBufferView {
+  validateView(buffer);
+  validatePosition(position);
+  if (buffer.byteLength !== pageSize)
+    throw invalidArgValue('buffer', buffer, `must be ${pageSize} bytes long (the journal's page size), not ${buffer.byteLength}`);
+  if (position % pageSize !== 0) {
+    throw new AtomicWriteError(
+      'ERR_ATOMIC_ALIGNMENT',
+      `page write of ${pageSize} bytes at position ${position} to ${path}: position must be a multiple of the page size (${pageSize})`,
+      { path, length: pageSize, position, unitMin: pageSize, unitMax: pageSize, dioMemAlign: 0, dioOffsetAlign: 0 },
+    );
+  }
+}
+
+/** A read of any range: a view and a position. */
+export function validateRead(buffer: unknown, position: unknown): asserts buffer is ArrayBufferView {
+  validateView(buffer);
+  validatePosition(position);
+}
+
+/** A file length for truncate. */
+export function validateLength(value: unknown): asserts value is number {
+  validateInteger('length', value, 0, MAX_POSITION);
+}

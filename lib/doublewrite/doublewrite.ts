@@ -226,17 +226,18 @@ export function* openWithFlags(
   system: PageIoSystem,
   path: string,
   flags: 'r' | 'r+' | 'w+' | 'wx+' | undefined,
+  mode?: number,
 ): Procedure<{ io: PageIo; made: boolean }> {
-  if (flags === 'r') return { io: yield* perform(system.open(path, false, 'no')), made: false };
-  if (flags === 'r+') return { io: yield* perform(system.open(path, true, 'no')), made: false };
+  const open = (write: boolean, create: Create) => perform(system.open(path, write, create, mode));
+  if (flags === 'r') return { io: yield* open(false, 'no'), made: false };
+  if (flags === 'r+') return { io: yield* open(true, 'no'), made: false };
   if (flags === 'w+' || flags === 'wx+') {
-    const create: Create = flags === 'w+' ? 'yes' : 'exclusive';
-    return { io: yield* perform(system.open(path, true, create)), made: flags === 'wx+' };
+    return { io: yield* open(true, flags === 'w+' ? 'yes' : 'exclusive'), made: flags === 'wx+' };
   }
   try {
-    return { io: yield* perform(system.open(path, true, 'no')), made: false };
+    return { io: yield* open(true, 'no'), made: false };
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    return { io: yield* perform(system.open(path, true, 'exclusive')), made: true };
+    return { io: yield* open(true, 'exclusive'), made: true };
   }
 }

@@ -33,7 +33,7 @@ import {
   type HeaderReading,
 } from '../doublewrite/format';
 import { directIo, type PageIo, type PageIoSystem } from '../page-io';
-import { runAsync } from '../steps';
+import { runAsync, yieldToLoop } from '../steps';
 import { fileTag, inspectPage, pageOffset, sealFor, sealPage, TRAILER_SIZE, type PageState } from './format';
 import { chooseStrategy, type PageFileStrategy, type StrategyOption } from './strategy';
 
@@ -235,7 +235,11 @@ export class PageFile {
     const image = allocAligned(this.pageSize);
     for (let attempt = 0; ; attempt++) {
       const pending = this.#inFlight.get(page) ?? this.#overlay.get(page);
-      if (pending !== undefined) return this.#deliver(asBytes(pending), target, false);
+      if (pending !== undefined) {
+        // Served from memory, it would resolve at once: a loop of such reads would starve the writes it waits for.
+        await yieldToLoop.async();
+        return this.#deliver(asBytes(this.#inFlight.get(page) ?? this.#overlay.get(page) ?? pending), target, false);
+      }
       const before = this.#batchesDone;
       image.fill(0);
       await this.#data.read([{ buffer: image, position: pageOffset(page, this.pageSize) }]).async();
@@ -502,12 +506,7 @@ export async function openPageFileWith(
         { path },
       );
     }
-    const { strategy, reason } = chooseStrategy(
-      settings.strategy,
-      await system.stack(path).async(),
-      pageSize,
-      `page file ${path}`,
-    );
+    const { strategy, reason } = chooseStrategy(settings.strategy, await system.stack(path).async(), pageSize, path);
     if (flags === 'w+') await data.truncate(0).async();
     const size = await data.size().async();
     const header: HeaderReading = size === 0 ? { state: 'empty' } : await readHeader(data);

@@ -28,6 +28,8 @@ export function chooseStrategy(
   stack: StackFacts,
   pageSize: number,
   file: string,
+  /** What `file` is, for the error message: 'page file' or 'journal'. */
+  kind = 'page file',
 ): { strategy: PageFileStrategy; reason: string } {
   const path = atomicPathFor(atomicPaths(stack.fsType, stack.info, stack.device), pageSize);
   const why = facts(path, stack, pageSize);
@@ -37,7 +39,7 @@ export function chooseStrategy(
         const { info } = stack;
         throw new AtomicWriteError(
           'ERR_ATOMIC_UNSUPPORTED',
-          `${file}: strategy 'atomic' needs ${formatBytes(pageSize)} atomic writes: ${why}`,
+          `${kind} ${file}: strategy 'atomic' needs ${formatBytes(pageSize)} atomic writes: ${why}`,
           {
             path: file,
             length: pageSize,
