@@ -18,9 +18,10 @@
 // commit of every lane in a new shuffled order (so that no lane always follows the
 // same one: XFS's copy-on-write clean-up after an atomic lane would otherwise
 // always land on the same next lane), so that every lane of a round is timed over
-// the same stretch of wall-clock time; a lane's pages/s in a round is its pages
-// over the time its own commits took, and its pages/s overall is the median of
-// the rounds. Each journal lane is compared with the raw lane of the same strategy
+// the same stretch of wall-clock time; a lane's pages/s in a round is a commit's
+// pages over the median time of its commits in that round (a stall of the shared
+// machine then costs one commit, not the round), and its pages/s overall is the
+// median of the rounds. Each journal lane is compared with the raw lane of the same strategy
 // and the same kind of call (blocking with depth 1, async with the engine
 // batch), the page file with the raw doublewrite engine batch (how it submits),
 // round by round: the median of the per-round ratios (a burst of other load then
@@ -264,18 +265,15 @@ async function run(dir, opts, signal) {
       await lane.write(pages, lane.next);
       const ms = performance.now() - start;
       lane.next += pages.length;
-      if (measured) {
-        lane.roundMs += ms;
-        lane.roundPages += pages.length;
-      }
+      if (measured) lane.roundMs.push(ms / pages.length);
     }
   };
   for (let i = 0; i < Math.max(4, opts.commits); i++) await turn(false); // warm-up, not counted
   const loads = [];
   for (let round = 0; round < opts.rounds; round++) {
-    for (const lane of lanes) lane.roundMs = lane.roundPages = 0;
+    for (const lane of lanes) lane.roundMs = [];
     for (let i = 0; i < opts.commits; i++) await turn(true);
-    for (const lane of lanes) lane.rates.push(lane.roundPages / (lane.roundMs / 1000));
+    for (const lane of lanes) lane.rates.push(1000 / median(lane.roundMs));
     loads.push(os.loadavg()[0]);
     if (process.stderr.isTTY)
       process.stderr.write(
