@@ -154,7 +154,8 @@ export class Journal {
 
   /** @internal Use openJournal() or openJournalSync(). */
   constructor(token: symbol, parts: Parts) {
-    if (token !== CONSTRUCT) throw new TypeError('Journal is not constructible: use openJournal() or openJournalSync()');
+    if (token !== CONSTRUCT)
+      throw new TypeError('Journal is not constructible: use openJournal() or openJournalSync()');
     this.path = parts.path;
     this.pageSize = parts.settings.pageSize;
     this.strategy = parts.strategy;
@@ -402,8 +403,8 @@ export class Journal {
 
   /** Waits a turn for async operations to move (close waits for them to end). */
   #settled(): Promise<void> {
-    return Promise.allSettled([this.#flusher, ...[...this.#inFlight.values()].map((f) => f.done)]).then(
-      () => yieldToLoop.async(),
+    return Promise.allSettled([this.#flusher, ...[...this.#inFlight.values()].map((f) => f.done)]).then(() =>
+      yieldToLoop.async(),
     );
   }
 
@@ -547,7 +548,9 @@ export class Journal {
       const first = Math.floor(position / pageSize);
       const last = Math.floor((position + n - 1) / pageSize);
       const memory = Array.from({ length: last - first + 1 }, (_, i) => this.#inMemory(file, (first + i) * pageSize));
-      const onDisk = memory.flatMap((m, i) => (m === null && (first + i) * pageSize < file.diskSize ? [first + i] : []));
+      const onDisk = memory.flatMap((m, i) =>
+        m === null && (first + i) * pageSize < file.diskSize ? [first + i] : [],
+      );
       const epoch = this.#epoch;
       let span: Buffer | null = null;
       if (onDisk.length > 0) {
@@ -563,7 +566,8 @@ export class Journal {
         const end = Math.min(position + n, (page + 1) * pageSize);
         const within = start - page * pageSize;
         const held = memory[page - first];
-        const source = held ?? (span && page * pageSize < file.diskSize ? span.subarray((page - onDisk[0]) * pageSize) : null);
+        const source =
+          held ?? (span && page * pageSize < file.diskSize ? span.subarray((page - onDisk[0]) * pageSize) : null);
         // Neither held nor in the file: a hole below a page held beyond the end, which reads as zeros.
         if (source === null) out.fill(0, start - position, end - position);
         else source.copy(out, start - position, within, within + (end - start));
@@ -743,7 +747,11 @@ function formatError(path: string, why: string): JournalError {
 }
 
 /** Opens the target files of a batch found at open: null where a file is gone or is another file now. */
-function* openTargets(system: PageIoSystem, base: string, targets: readonly BatchTarget[]): Procedure<(PageIo | null)[]> {
+function* openTargets(
+  system: PageIoSystem,
+  base: string,
+  targets: readonly BatchTarget[],
+): Procedure<(PageIo | null)[]> {
   const files: (PageIo | null)[] = [];
   for (const target of targets) {
     let io: PageIo;
