@@ -86,8 +86,9 @@ export function checkWholeWrites(disks, writes, blockSize) {
     const fail = (why) => ({ ok: false, why, arrivals: summary });
     if (arrivals.length === 0) return fail('not found in any device log');
     if (pieces.length > 0) {
-      const parts = pieces.map((p) => `${p.length} B at ${p.offset} on ${p.disk.name}`).join(', ');
-      return fail(`split: reached the device as ${arrivals.length} write commands (${parts})`);
+      const parts = pieces.slice(0, 3).map((p) => `${p.length} B at ${p.offset} on ${p.disk.name}`);
+      const more = pieces.length > 3 ? `, ${pieces.length - 3} more` : '';
+      return fail(`split: reached the device as ${arrivals.length} write commands (${parts.join(', ')}${more})`);
     }
     if (whole.length !== (w.copies ?? 1)) return fail(`${whole.length} whole copies, ${w.copies ?? 1} expected`);
     for (const a of whole) {

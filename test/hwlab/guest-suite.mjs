@@ -93,7 +93,7 @@ function build(stack, index) {
     const name = `hwlab${index}`;
     sh('dmsetup', ['create', name, '--table', `0 ${sectors} linear /dev/${disks[0]} 0`]);
     undo.push(() => sh('dmsetup', ['remove', name]));
-    device = path.basename(fs.realpathSync(`/dev/mapper/${name}`));
+    device = fs.readdirSync('/sys/block').find((d) => d.startsWith('dm-') && readSysfs(`/sys/block/${d}/dm/name`) === name);
   }
   let target = `/dev/${device}`;
   if (stack.mkfs) {
@@ -123,6 +123,8 @@ function randomBuffer(size) {
 function record(records, what, buffer, blockSize) {
   const keys = [];
   for (let at = 0; at < buffer.length; at += blockSize) keys.push(buffer.toString('hex', at, at + 16));
+  // Random data, so a key is unique to its block; zeros would match every zeroed block on the disk.
+  if (keys.some((key) => /^0+$/.test(key))) throw new Error(`${what}: a block of the write starts with zeros`);
   records.push({ what, length: buffer.length, keys, sha256: crypto.createHash('sha256').update(buffer).digest('hex') });
 }
 
@@ -261,7 +263,9 @@ async function checkStack(stack, index) {
               // The whole pages as written (payload and trailer), read back from the file.
               const raw = fs.readFileSync(pf.path);
               for (const page of [0, 1, 2, 5, 7]) {
-                record(records, `page file ${formatBytes(pageSize)} page`, raw.subarray(page * pageSize, (page + 1) * pageSize), stack.blockSize);
+                // Page N sits at (N + 1) * pageSize, after the header page (docs/page-file.md).
+                const at = (page + 1) * pageSize;
+                record(records, `page file ${formatBytes(pageSize)} page`, raw.subarray(at, at + pageSize), stack.blockSize);
               }
             }
           } finally {
