@@ -36,7 +36,15 @@ export function* readDeviceLog(file) {
       const flags = Number(header.readBigUInt64LE(16));
       if (sector === 0 && sectors === 0 && flags === 0) break; // past the last entry
       const hasData = (flags & LOG_DISCARD) === 0 && sectors > 0;
-      yield { index, offset: sector * sectorSize, length: sectors * sectorSize, flags, dataAt: at + sectorSize, fd, sectorSize };
+      yield {
+        index,
+        offset: sector * sectorSize,
+        length: sectors * sectorSize,
+        flags,
+        dataAt: at + sectorSize,
+        fd,
+        sectorSize,
+      };
       at += sectorSize + (hasData ? sectors * sectorSize : 0);
     }
   } finally {
@@ -48,7 +56,8 @@ export function* readDeviceLog(file) {
  * Finds each recorded write in the logs. `disks`: [{ name, log, atomicBytes,
  * boundaryBytes }]; `writes`: [{ what, length, keys (hex of the first 16 bytes
  * of each logical block), sha256, copies (disks that must hold it: 2 on raid1) }].
- * Returns per write { ok, why, arrivals: [{ disk, offset, length, commands }] }.
+ * Returns per write { ok, why, arrivals: [{ disk, offset, length }], merged (copies that came
+ * merged with a neighbouring atomic write in one command) }.
  */
 export function checkWholeWrites(disks, writes, blockSize) {
   const wanted = new Map();
@@ -78,27 +87,36 @@ export function checkWholeWrites(disks, writes, blockSize) {
   }
   return writes.map((w, wi) => {
     const arrivals = [...hits[wi].values()];
-    const whole = arrivals.filter((a) => a.sha256 === w.sha256 && a.length === w.length);
-    const pieces = arrivals.filter((a) => !whole.includes(a));
-    const perDisk = new Map();
-    for (const a of arrivals) perDisk.set(a.disk.name, (perDisk.get(a.disk.name) ?? 0) + 1);
     const summary = arrivals.map((a) => ({ disk: a.disk.name, offset: a.offset, length: a.length }));
-    const fail = (why) => ({ ok: false, why, arrivals: summary });
+    const fail = (why) => ({ ok: false, why, arrivals: summary, merged: 0 });
     if (arrivals.length === 0) return fail('not found in any device log');
+    // Whole: every block of the write, in order, inside ONE command. The block
+    // layer may merge neighbouring atomic writes into one command no larger
+    // than the device's atomic unit; the page is then whole inside it.
+    const whole = arrivals.filter((a) => {
+      if (a.blocks.length !== w.keys.length) return false;
+      const start = a.blocks[0].inEntry - a.blocks[0].inWrite;
+      return a.blocks.every((b) => b.inEntry - b.inWrite === start);
+    });
+    const pieces = arrivals.filter((a) => !whole.includes(a));
     if (pieces.length > 0) {
       const parts = pieces.slice(0, 3).map((p) => `${p.length} B at ${p.offset} on ${p.disk.name}`);
       const more = pieces.length > 3 ? `, ${pieces.length - 3} more` : '';
       return fail(`split: reached the device as ${arrivals.length} write commands (${parts.join(', ')}${more})`);
     }
     if (whole.length !== (w.copies ?? 1)) return fail(`${whole.length} whole copies, ${w.copies ?? 1} expected`);
+    let merged = 0;
     for (const a of whole) {
-      if (a.offset % a.length !== 0) return fail(`at ${a.offset} on ${a.disk.name}: not aligned to its length`);
-      if (a.length > a.disk.atomicBytes) return fail(`${a.length} B on ${a.disk.name}: above its atomic unit`);
+      const at = a.offset + (a.blocks[0].inEntry - a.blocks[0].inWrite) * blockSize;
+      if (a.length !== w.length || a.sha256 !== w.sha256) merged++;
+      if (at % w.length !== 0) return fail(`at ${at} on ${a.disk.name}: not aligned to its length`);
+      if (a.length > a.disk.atomicBytes)
+        return fail(`in a ${a.length} B command on ${a.disk.name}: above its atomic unit`);
       const b = a.disk.boundaryBytes;
       if (b && Math.floor(a.offset / b) !== Math.floor((a.offset + a.length - 1) / b)) {
-        return fail(`at ${a.offset} on ${a.disk.name}: crosses the ${b} B atomic boundary`);
+        return fail(`in a command at ${a.offset} on ${a.disk.name}: crosses the ${b} B atomic boundary`);
       }
     }
-    return { ok: true, why: '', arrivals: summary };
+    return { ok: true, why: '', arrivals: summary, merged };
   });
 }

@@ -18,7 +18,8 @@ const KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
 const KERNEL_ABI = '7.3.4+deb13-amd64';
 const KERNEL_PACKAGES = [`linux-binary-${KERNEL_ABI}`, `linux-modules-${KERNEL_ABI}`, `linux-base-${KERNEL_ABI}`];
 // Packages of QEMU's closure it never loads (installation machinery).
-const NOT_LOADED = /^(base-passwd|base-files|adduser|debconf|debianutils|init-system-helpers|libpam|libaudit|passwd|login|dpkg|perl|sensible-utils|lsb-base|ucf|ca-certificates)/;
+const NOT_LOADED =
+  /^(base-passwd|base-files|adduser|debconf|debianutils|init-system-helpers|libpam|libaudit|passwd|login|dpkg|perl|sensible-utils|lsb-base|ucf|ca-certificates)/;
 // bookworm tools for the guest (the host's libraries serve them: same release).
 const TOOLS = ['busybox-static', 'mdadm', 'xfsprogs', 'libinih1', 'liburcu8'];
 
@@ -94,12 +95,8 @@ export function fetchLab(cache, log = () => {}) {
     log('hwlab: fetching QEMU and the Linux 7.3 guest kernel from Debian (trixie, trixie-backports)');
     apt(trixie, suites, ['update', '-qq']);
     fs.rmSync(path.join(trixie, 'archives'), { recursive: true, force: true });
-    const qemu = closure(trixie, suites, ['qemu-system-x86']).filter(
-      ([name]) => !NOT_LOADED.test(name),
-    );
-    const kernel = closure(trixie, suites, KERNEL_PACKAGES).filter(([name]) =>
-      KERNEL_PACKAGES.includes(name),
-    );
+    const qemu = closure(trixie, suites, ['qemu-system-x86']).filter(([name]) => !NOT_LOADED.test(name));
+    const kernel = closure(trixie, suites, KERNEL_PACKAGES).filter(([name]) => KERNEL_PACKAGES.includes(name));
     if (kernel.length !== KERNEL_PACKAGES.length) throw new Error(`Debian has no ${KERNEL_PACKAGES.join(', ')}`);
     unpack(download(trixie, suites, [...qemu, ...kernel]), trixieRoot);
   });

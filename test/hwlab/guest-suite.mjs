@@ -71,7 +71,13 @@ function namespaceName({ serial, nsid }) {
 /** sysfs atomic limits of a whole block device (the kernel's word for blockDeviceLimits). */
 function sysfsLimits(name) {
   const q = (f) => Number(readSysfs(`/sys/block/${name}/queue/atomic_write_${f}_bytes`));
-  return { device: name, unitMinBytes: q('unit_min'), unitMaxBytes: q('unit_max'), maxBytes: q('max'), boundaryBytes: q('boundary') };
+  return {
+    device: name,
+    unitMinBytes: q('unit_min'),
+    unitMaxBytes: q('unit_max'),
+    maxBytes: q('max'),
+    boundaryBytes: q('boundary'),
+  };
 }
 
 /** Builds a stack; returns { device (top block device name), target (mount dir or /dev node), teardown }. */
@@ -93,7 +99,9 @@ function build(stack, index) {
     const name = `hwlab${index}`;
     sh('dmsetup', ['create', name, '--table', `0 ${sectors} linear /dev/${disks[0]} 0`]);
     undo.push(() => sh('dmsetup', ['remove', name]));
-    device = fs.readdirSync('/sys/block').find((d) => d.startsWith('dm-') && readSysfs(`/sys/block/${d}/dm/name`) === name);
+    device = fs
+      .readdirSync('/sys/block')
+      .find((d) => d.startsWith('dm-') && readSysfs(`/sys/block/${d}/dm/name`) === name);
   }
   let target = `/dev/${device}`;
   if (stack.mkfs) {
@@ -101,7 +109,17 @@ function build(stack, index) {
     const dir = `/tmp/hwlab/${index}`;
     fs.mkdirSync(dir, { recursive: true });
     sh('mount', [target, dir]);
-    undo.push(() => sh('umount', [dir]));
+    // io_uring's workers can hold a file a moment past close(2): retry a busy umount.
+    undo.push(() => {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return sh('umount', [dir]);
+        } catch (err) {
+          if (attempt === 20) throw err;
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 250);
+        }
+      }
+    });
     target = dir;
   }
   return { disks, device, target, teardown: () => undo.reverse().forEach((f) => f()) };
@@ -191,7 +209,8 @@ async function checkStack(stack, index) {
         if (size >= kernel.unitMin || !kernel.supported) {
           check(`writeAtomic ${formatBytes(size)}`, outcome === expected, outcome);
         }
-        if (outcome === 'ok' && size <= hardwareMax) record(records, `writeAtomic async ${formatBytes(size)}`, buffer, stack.blockSize);
+        if (outcome === 'ok' && size <= hardwareMax)
+          record(records, `writeAtomic async ${formatBytes(size)}`, buffer, stack.blockSize);
         if (within && size <= hardwareMax) {
           const again = randomBuffer(size);
           handle.writeAtomicSync(again, position + size, { dsync: true });
@@ -202,9 +221,13 @@ async function checkStack(stack, index) {
       const batchSize = Math.min(hardwareMax, DEFAULT_PAGE);
       if (batchSize >= kernel.unitMin && batchSize > 0) {
         const base = (region += 1024 * KiB);
-        const writes = [0, 1, 2, 3].map((i) => ({ buffer: randomBuffer(batchSize), position: base + 2 * i * batchSize }));
+        const writes = [0, 1, 2, 3].map((i) => ({
+          buffer: randomBuffer(batchSize),
+          position: base + 2 * i * batchSize,
+        }));
         await handle.writeAtomicBatch(writes, { datasync: true });
-        for (const w of writes) record(records, `writeAtomicBatch ${formatBytes(batchSize)}`, w.buffer, stack.blockSize);
+        for (const w of writes)
+          record(records, `writeAtomicBatch ${formatBytes(batchSize)}`, w.buffer, stack.blockSize);
       }
 
       // The path each page size takes, by the kernel's word: accepted, and within the hardware limit.
@@ -213,7 +236,10 @@ async function checkStack(stack, index) {
 
       // 3. probe: library for each page size, the CLI (JSON and text) for the default one.
       for (const pageSize of PAGE_SIZES) {
-        const report = await probe(isDevice ? built.target : built.target, { pageSize, try: !isDevice && pageSize === DEFAULT_PAGE });
+        const report = await probe(isDevice ? built.target : built.target, {
+          pageSize,
+          try: !isDevice && pageSize === DEFAULT_PAGE,
+        });
         const want = expectedPath(pageSize);
         const pages = `${pageSize / KiB} KB pages`;
         const verdictOk =
@@ -230,7 +256,9 @@ async function checkStack(stack, index) {
           const wrong = report.trial.filter((t) => t.ok !== t.expected);
           check(`probe --try: ${report.trial.length} rows match the kernel`, wrong.length === 0, JSON.stringify(wrong));
           // Each row is what the kernel did: replay the O_DIRECT ones through untorn's own checks.
-          const directOk = report.trial.filter((t) => !t.buffered && t.ok).every((t) => accepted.get(t.length) !== false);
+          const directOk = report.trial
+            .filter((t) => !t.buffered && t.ok)
+            .every((t) => accepted.get(t.length) !== false);
           check('probe --try: accepted rows accepted here too', directOk);
         }
       }
@@ -240,7 +268,8 @@ async function checkStack(stack, index) {
       const text = cli(['probe', built.target]);
       check(
         'untorn probe (text)',
-        text.code === 0 && new RegExp(`^atomic path +${expectedPath(DEFAULT_PAGE)} for 16 KiB pages`, 'm').test(text.stdout),
+        text.code === 0 &&
+          new RegExp(`^atomic path +${expectedPath(DEFAULT_PAGE)} for 16 KiB pages`, 'm').test(text.stdout),
         text.stdout.split('\n').find((l) => l.startsWith('atomic path')) ?? text.stderr,
       );
 
@@ -253,7 +282,9 @@ async function checkStack(stack, index) {
             const ok =
               (pf.strategy === 'atomic') === (want === 'hardware') &&
               (want !== 'hardware' || pf.strategyReason.includes(`up to ${formatBytes(hardwareMax)})`)) &&
-              (want !== 'software' || hardwareMax === 0 || pf.strategyReason.includes(`cover ${formatRange(kernel.unitMin, hardwareMax)}`)) &&
+              (want !== 'software' ||
+                hardwareMax === 0 ||
+                pf.strategyReason.includes(`cover ${formatRange(kernel.unitMin, hardwareMax)}`)) &&
               (hardwareMax === 0 || !pf.strategyReason.includes('no hardware'));
             check(`openPageFile ${formatBytes(pageSize)} auto: ${pf.strategy}`, ok, pf.strategyReason);
             if (pf.strategy === 'atomic') {
@@ -265,7 +296,12 @@ async function checkStack(stack, index) {
               for (const page of [0, 1, 2, 5, 7]) {
                 // Page N sits at (N + 1) * pageSize, after the header page (docs/page-file.md).
                 const at = (page + 1) * pageSize;
-                record(records, `page file ${formatBytes(pageSize)} page`, raw.subarray(at, at + pageSize), stack.blockSize);
+                record(
+                  records,
+                  `page file ${formatBytes(pageSize)} page`,
+                  raw.subarray(at, at + pageSize),
+                  stack.blockSize,
+                );
               }
             }
           } finally {
@@ -285,7 +321,11 @@ async function checkStack(stack, index) {
           report.stack.atomicPath === want &&
           strategies.includes('atomic') === (want !== 'none') &&
           (want !== 'none' || report.notes.some((n) => n.startsWith('atomic left out')));
-        check(`untorn bench (${strategies.join(', ') || 'failed'})`, benchOk, report ? report.verdict : `exit ${b.code}: ${b.stderr.trim()}`);
+        check(
+          `untorn bench (${strategies.join(', ') || 'failed'})`,
+          benchOk,
+          report ? report.verdict : `exit ${b.code}: ${b.stderr.trim()}`,
+        );
         if (report) {
           const rate = (s) => report.results.find((r) => r.strategy === s)?.pagesPerSec;
           facts.bench = {
@@ -321,9 +361,18 @@ for (const [index, stack] of plan.stacks.entries()) {
   try {
     outcome = await checkStack(full, index);
   } catch (err) {
-    outcome = { checks: [{ name: 'stack built', ok: false, detail: err.stack ?? String(err) }], records: [], facts: {} };
+    outcome = {
+      checks: [{ name: 'stack built', ok: false, detail: err.stack ?? String(err) }],
+      records: [],
+      facts: {},
+    };
   }
   results.push({ name: stack.name, geometry: stack.geometry, control: Boolean(stack.control), ...outcome });
-  fs.writeFileSync(outFile, JSON.stringify({ kernel: fs.readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim(), results }));
-  process.stderr.write(`hwlab guest: ${stack.geometry} ${stack.name}: ${outcome.checks.filter((c) => !c.ok).length} failed of ${outcome.checks.length}\n`);
+  fs.writeFileSync(
+    outFile,
+    JSON.stringify({ kernel: fs.readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim(), results }),
+  );
+  process.stderr.write(
+    `hwlab guest: ${stack.geometry} ${stack.name}: ${outcome.checks.filter((c) => !c.ok).length} failed of ${outcome.checks.length}\n`,
+  );
 }

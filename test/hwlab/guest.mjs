@@ -114,7 +114,16 @@ function controllerArgs(controller, runDir) {
  * extra files for the run folder (the guest sees it as /run/hwlab).
  * `inspect(runDir, result)` runs before the folder is removed.
  */
-export async function runGuest({ lab, initramfs, cache, controllers, script, files = {}, timeoutMs = 600_000, inspect }) {
+export async function runGuest({
+  lab,
+  initramfs,
+  cache,
+  controllers,
+  script,
+  files = {},
+  timeoutMs = 600_000,
+  inspect,
+}) {
   installHandlers();
   const runs = path.join(cache, 'runs');
   fs.mkdirSync(runs, { recursive: true });
@@ -184,7 +193,8 @@ export async function runGuest({ lab, initramfs, cache, controllers, script, fil
       });
     });
     live.delete(child);
-    const read = (name) => (fs.existsSync(path.join(share, name)) ? fs.readFileSync(path.join(share, name), 'utf8') : '');
+    const read = (name) =>
+      fs.existsSync(path.join(share, name)) ? fs.readFileSync(path.join(share, name), 'utf8') : '';
     const consoleText = fs.readFileSync(consolePath, 'utf8');
     const statusText = read('guest.status').trim();
     const result = {
@@ -197,9 +207,12 @@ export async function runGuest({ lab, initramfs, cache, controllers, script, fil
       share,
     };
     if (exit.error) throw new Error(`QEMU did not start: ${exit.error.message}`);
-    if (exit.timedOut) throw new Error(`the guest did not finish within ${timeoutMs / 1000} s (killed); console: ${tail(consoleText)}`);
+    if (exit.timedOut)
+      throw new Error(`the guest did not finish within ${timeoutMs / 1000} s (killed); console: ${tail(consoleText)}`);
     if (result.status === null) {
-      throw new Error(`the guest's script never finished (QEMU exit ${exit.code ?? exit.signal}); console: ${tail(consoleText)}`);
+      throw new Error(
+        `the guest's script never finished (QEMU exit ${exit.code ?? exit.signal}); console: ${tail(consoleText)}`,
+      );
     }
     if (inspect) await inspect(runDir, result);
     return result;

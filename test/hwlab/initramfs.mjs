@@ -29,7 +29,9 @@ function moduleIndex(dir) {
 }
 
 function readModule(file) {
-  return file.endsWith('.xz') ? execFileSync('xz', ['-dc', file], { maxBuffer: 256 * 1024 * 1024 }) : fs.readFileSync(file);
+  return file.endsWith('.xz')
+    ? execFileSync('xz', ['-dc', file], { maxBuffer: 256 * 1024 * 1024 })
+    : fs.readFileSync(file);
 }
 
 /** A module's modinfo field (`depends`, `softdep`): the NUL-terminated value after `\0name=`. */
@@ -59,7 +61,9 @@ export function resolveModules(modulesDir, wanted) {
     const file = index.get(key);
     if (!file) return;
     const bytes = readModule(file);
-    const deps = modinfo(bytes, 'depends').flatMap((d) => d.split(',')).filter(Boolean);
+    const deps = modinfo(bytes, 'depends')
+      .flatMap((d) => d.split(','))
+      .filter(Boolean);
     // "pre: crc32c" soft dependencies load first too (ext4, xfs ask for them).
     const pre = modinfo(bytes, 'softdep').flatMap((s) => /pre:\s*([^:]*?)(\s+post:|$)/.exec(s)?.[1].split(/\s+/) ?? []);
     for (const dep of [...deps, ...pre].filter(Boolean)) visit(dep);
@@ -110,7 +114,8 @@ export function buildInitramfs({ cache, modulesDir, busybox, modules = GUEST_MOD
   if (fs.existsSync(out)) return out;
   const tree = fs.mkdtempSync(path.join(cache, 'initramfs-tree-'));
   try {
-    for (const d of ['bin', 'proc', 'sys', 'dev', 'mnt/host', 'modules']) fs.mkdirSync(path.join(tree, d), { recursive: true });
+    for (const d of ['bin', 'proc', 'sys', 'dev', 'mnt/host', 'modules'])
+      fs.mkdirSync(path.join(tree, d), { recursive: true });
     fs.copyFileSync(busybox, path.join(tree, 'bin/busybox'));
     fs.chmodSync(path.join(tree, 'bin/busybox'), 0o755);
     const order = resolveModules(modulesDir, modules);

@@ -37,9 +37,12 @@ function cannotRun(reason) {
 function preconditions() {
   if (process.platform !== 'linux' || process.arch !== 'x64') return 'needs Linux on x86_64';
   if (process.getuid?.() !== 0) return 'needs root (the guest exports / over 9p and runs mkfs there)';
-  for (const tool of ['apt-get', 'dpkg', 'xz', 'gzip', 'perl', 'mkfs.ext4']) {
+  for (const tool of ['apt-get', 'dpkg', 'xz', 'gzip', 'perl', 'mkfs.ext4', 'dmsetup']) {
     try {
-      execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore', env: { ...process.env, PATH: `${process.env.PATH}:/usr/sbin:/sbin` } });
+      execFileSync('sh', ['-c', `command -v ${tool}`], {
+        stdio: 'ignore',
+        env: { ...process.env, PATH: `${process.env.PATH}:/usr/sbin:/sbin` },
+      });
     } catch {
       return `${tool} not found`;
     }
@@ -64,7 +67,12 @@ let lab;
 try {
   lab = fetchLab(cache, log);
 } catch (err) {
-  cannotRun(`fetching QEMU and the guest kernel from Debian failed: ${String(err.stderr || err.message).trim().split('\n').pop()}`);
+  cannotRun(
+    `fetching QEMU and the guest kernel from Debian failed: ${String(err.stderr || err.message)
+      .trim()
+      .split('\n')
+      .pop()}`,
+  );
 }
 const fetched = Date.now();
 const initramfs = buildInitramfs({ cache, modulesDir: lab.modules, busybox: path.join(lab.tools, 'bin/busybox') });
@@ -77,7 +85,9 @@ export HOME=/tmp DM_DISABLE_UDEV=1
 exec node ${repo}/test/hwlab/guest-suite.mjs /run/hwlab/plan.json /run/hwlab/results.json
 `;
 const plan = { repo, benchArgs: BENCH_ARGS, stacks: stacks.map(({ mkfs: _mkfs, ...s }) => s) };
-log(`hwlab: booting Linux ${lab.kernelRelease} (QEMU TCG) with ${controllers.reduce((n, c) => n + c.namespaces.length, 0)} NVMe namespaces, ${stacks.length} stacks`);
+log(
+  `hwlab: booting Linux ${lab.kernelRelease} (QEMU TCG) with ${controllers.reduce((n, c) => n + c.namespaces.length, 0)} NVMe namespaces, ${stacks.length} stacks`,
+);
 
 let report;
 try {
@@ -91,7 +101,10 @@ try {
     timeoutMs: 15 * 60_000,
     inspect: (runDir, result) => {
       const resultsFile = path.join(result.share, 'results.json');
-      if (!fs.existsSync(resultsFile)) throw new Error(`the guest suite wrote no results (exit ${result.status}): ${result.log.trim().split('\n').slice(-8).join(' | ')}`);
+      if (!fs.existsSync(resultsFile))
+        throw new Error(
+          `the guest suite wrote no results (exit ${result.status}): ${result.log.trim().split('\n').slice(-8).join(' | ')}`,
+        );
       const guest = JSON.parse(fs.readFileSync(resultsFile, 'utf8'));
       if (result.status !== 0) guest.suiteError = result.log.trim().split('\n').slice(-8).join('\n');
       // Each stack's writes, found in the logs of its own disks.
@@ -105,8 +118,17 @@ try {
           boundaryBytes: controller.boundaryBytes ?? 0,
         }));
         const copies = stack.kind === 'md' && stack.level === 1 ? 2 : 1;
-        const verdicts = checkWholeWrites(disks, r.records.map((w) => ({ ...w, copies })), stack.blockSize);
-        r.deviceLog = { writes: verdicts.length, whole: verdicts.filter((v) => v.ok).length, failures: [] };
+        const verdicts = checkWholeWrites(
+          disks,
+          r.records.map((w) => ({ ...w, copies })),
+          stack.blockSize,
+        );
+        r.deviceLog = {
+          writes: verdicts.length,
+          whole: verdicts.filter((v) => v.ok).length,
+          merged: verdicts.filter((v) => v.ok && v.merged > 0).length,
+          failures: [],
+        };
         verdicts.forEach((v, k) => {
           if (!v.ok) r.deviceLog.failures.push(`${r.records[k].what}: ${v.why}`);
         });
@@ -147,16 +169,24 @@ if (json) {
       `${r.checks.length - failed.length}/${r.checks.length}`,
       r.control
         ? `${r.deviceLog.failures.length}/${r.deviceLog.writes} split (caught)`
-        : `${r.deviceLog.whole}/${r.deviceLog.writes} whole`,
+        : `${r.deviceLog.whole}/${r.deviceLog.writes} whole${r.deviceLog.merged ? ` (${r.deviceLog.merged} merged)` : ''}`,
       r.facts.bench?.atomicVsUnprotected ? `${r.facts.bench.atomicVsUnprotected.toFixed(2)}x` : '-',
       r.passed ? 'ok' : 'FAIL',
     ]);
   }
   const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
-  for (const row of rows) process.stdout.write(`${row.map((cell, i) => cell.padEnd(widths[i])).join('  ').trimEnd()}\n`);
+  for (const row of rows)
+    process.stdout.write(
+      `${row
+        .map((cell, i) => cell.padEnd(widths[i]))
+        .join('  ')
+        .trimEnd()}\n`,
+    );
   for (const r of report.results) {
-    for (const c of r.checks.filter((c) => !c.ok)) process.stdout.write(`FAIL ${r.geometry} ${r.name}: ${c.name}: ${c.detail}\n`);
-    if (!r.control) for (const f of r.deviceLog.failures) process.stdout.write(`FAIL ${r.geometry} ${r.name}: device log: ${f}\n`);
+    for (const c of r.checks.filter((c) => !c.ok))
+      process.stdout.write(`FAIL ${r.geometry} ${r.name}: ${c.name}: ${c.detail}\n`);
+    if (!r.control)
+      for (const f of r.deviceLog.failures) process.stdout.write(`FAIL ${r.geometry} ${r.name}: device log: ${f}\n`);
   }
   if (report.suiteError) process.stdout.write(`FAIL the guest suite: ${report.suiteError}\n`);
   process.stdout.write(

@@ -14,7 +14,12 @@ export const GEOMETRIES = {
   g16k: { blockSize: 4096, atomicBytes: 16 * KiB, label: '4K LBA, 16 KiB atomic' },
   g64k: { blockSize: 4096, atomicBytes: 64 * KiB, label: '4K LBA, 64 KiB atomic' },
   g512: { blockSize: 512, atomicBytes: 16 * KiB, label: '512 B LBA, 16 KiB atomic' },
-  gbound: { blockSize: 4096, atomicBytes: 16 * KiB, boundaryBytes: 64 * KiB, label: '4K LBA, 16 KiB atomic, 64 KiB boundary' },
+  gbound: {
+    blockSize: 4096,
+    atomicBytes: 16 * KiB,
+    boundaryBytes: 64 * KiB,
+    label: '4K LBA, 16 KiB atomic, 64 KiB boundary',
+  },
 };
 
 const xfs = (extra = []) => ({ fs: 'xfs', mkfs: (dev) => ['mkfs.xfs', '-q', '-f', ...extra, dev] });
