@@ -109,20 +109,28 @@ function build(stack, index) {
     const dir = `/tmp/hwlab/${index}`;
     fs.mkdirSync(dir, { recursive: true });
     sh('mount', [target, dir]);
-    // io_uring's workers can hold a file a moment past close(2): retry a busy umount.
-    undo.push(() => {
+    // io_uring's workers can hold a file a moment past close(2), and its
+    // completions need this event loop: retry a busy umount without blocking it.
+    undo.push(async () => {
       for (let attempt = 0; ; attempt++) {
         try {
           return sh('umount', [dir]);
         } catch (err) {
-          if (attempt === 20) throw err;
-          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 250);
+          if (attempt === 40) throw err;
+          await new Promise((resolve) => setTimeout(resolve, 250));
         }
       }
     });
     target = dir;
   }
-  return { disks, device, target, teardown: () => undo.reverse().forEach((f) => f()) };
+  return {
+    disks,
+    device,
+    target,
+    teardown: async () => {
+      for (const step of undo.reverse()) await step();
+    },
+  };
 }
 
 const powersOfTwo = (from, to) => {
@@ -343,7 +351,7 @@ async function checkStack(stack, index) {
     check('stack ran', false, err.stack ?? String(err));
   } finally {
     try {
-      built.teardown();
+      await built.teardown();
     } catch (err) {
       check('teardown', false, String(err));
     }
