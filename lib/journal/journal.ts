@@ -142,6 +142,8 @@ export class Journal {
   /** Bumped whenever an in-place write may start: a disk read that began before it is done again. */
   #epoch = 0;
   #flusher: Promise<void> | null = null;
+  /** Async syncs of dirty files under way: a commit waits for them too (they cleared `dirty` of what it covers). */
+  #syncing = new Set<Promise<void>>();
   #waiters: { need: number; resolve: () => void; reject: (err: unknown) => void }[] = [];
   /** Async operations under way; a blocking call that would write or sync meanwhile is ERR_JOURNAL_BUSY. */
   #asyncOps = 0;
@@ -422,7 +424,16 @@ export class Journal {
         this.#flusher ??= this.#flush();
       });
     }
-    await this.#asyncStep(runAsync(this.#syncDirty()));
+    // A concurrent commit's fdatasync may still be under way for writes this
+    // commit covers (it cleared their files' `dirty`): this one waits for it.
+    const earlier = [...this.#syncing];
+    const mine = this.#asyncStep(runAsync(this.#syncDirty()));
+    this.#syncing.add(mine);
+    try {
+      await Promise.all([mine, ...earlier]);
+    } finally {
+      this.#syncing.delete(mine);
+    }
   }
 
   /** Writes batches while commits wait, settling each once every page it covers is durable. */
