@@ -459,6 +459,7 @@ describeFs('journals', () => {
     it('ERR_JOURNAL_FORMAT for a file that is no journal or of another page size; the file is left as it was', async () => {
       const dir = newDir(name);
       const cases: [string, Buffer][] = [
+        ['text', Buffer.from('not a journal, just a small text file\n')],
         ['big', randomBytes(100_000)],
         ['zeros-big', Buffer.alloc(100_000)],
       ];
