@@ -137,6 +137,62 @@ function countingSystem(journalPath: string): { system: PageIoSystem; batches: n
   };
 }
 
+/**
+ * The real I/O system, with gates on one file's async reads or writes: `hold(kind)` closes the
+ * gate; `reached` resolves once a call is waiting at it, `release()` lets it (and later ones) through.
+ */
+function gatedSystem(gatedPath: string) {
+  const gates: Record<'read' | 'write', { open: Promise<void>; arrived: () => void } | null> = {
+    read: null,
+    write: null,
+  };
+  const gate = <T>(kind: 'read' | 'write', step: { sync(): T; async(): Promise<T> }) => ({
+    sync: () => step.sync(),
+    async: async () => {
+      const g = gates[kind];
+      if (g) {
+        g.arrived();
+        await g.open;
+      }
+      return step.async();
+    },
+  });
+  const wrap = (io: PageIo): PageIo =>
+    new Proxy(io, {
+      get(target, prop) {
+        if (prop === 'read') return (entries: never) => gate('read', target.read(entries));
+        if (prop === 'write')
+          return (entries: never, atomic: boolean, datasync: boolean) =>
+            gate('write', target.write(entries, atomic, datasync));
+        const value = Reflect.get(target, prop, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+  const system: PageIoSystem = {
+    ...directIo,
+    open: (p, write, create, mode) => {
+      const step = directIo.open(p, write, create, mode);
+      if (p !== gatedPath) return step;
+      return { sync: () => wrap(step.sync()), async: async () => wrap(await step.async()) };
+    },
+  };
+  const hold = (kind: 'read' | 'write') => {
+    let release!: () => void;
+    let arrived!: () => void;
+    const reached = new Promise<void>((resolve) => (arrived = resolve));
+    const open = new Promise<void>((resolve) => (release = resolve));
+    gates[kind] = { open, arrived };
+    return {
+      reached,
+      release: () => {
+        gates[kind] = null;
+        release();
+      },
+    };
+  };
+  return { system, hold };
+}
+
 /** Runs the child scenario with a kill timer: a hang fails the test instead of hanging it. */
 function runChild(scenario: string, config: object, timeout = 30_000) {
   const r = spawnSync(process.execPath, [CHILD, scenario, JSON.stringify(config)], {
@@ -602,6 +658,34 @@ describeFs('journals', () => {
         const got = fs.readFileSync(path.join(dir, `f${c % 4}`)).subarray(Math.floor(c / 4) * 4096);
         expect(got.subarray(0, 4096).equals(page(4096, c % 4, c, 1))).toBe(true);
       }
+    });
+
+    it('a read racing a commit of its page gets that page whole, not another page that took its memory', async () => {
+      // The data file's reads and writes are held at gates, so the interleaving is exact: the read
+      // starts while page 1's commit is under way, and ends after that commit and one more write.
+      const dir = newDir('xfs4k');
+      const file = path.join(dir, 'data');
+      const gates = gatedSystem(file);
+      const j = await track(openJournalWith(gates.system, path.join(dir, 'journal'), { pageSize: 4096 }));
+      const f = await j.openFile(file, 'w+');
+      await f.writePage(page(4096, 0, 0, 1), 0);
+      await j.commit();
+      await f.writePage(page(4096, 0, 1, 1), 4096);
+      const writes = gates.hold('write');
+      const commit = j.commit();
+      await writes.reached; // page 1 is in a batch, its in-place write waiting
+      const reads = gates.hold('read');
+      const out = Buffer.alloc(2 * 4096);
+      const read = f.read(out, 0); // page 1 from memory, page 0 from the file (waiting)
+      await reads.reached;
+      writes.release();
+      await commit;
+      await f.writePage(page(4096, 0, 5, 9), 5 * 4096);
+      reads.release();
+      expect(await read).toBe(2 * 4096);
+      expect(out.subarray(0, 4096).equals(page(4096, 0, 0, 1)), 'page 0').toBe(true);
+      expect(out.readUInt32LE(4096 + 4), 'page 1 read back as page').toBe(1);
+      expect(out.subarray(4096).equals(page(4096, 0, 1, 1)), 'page 1').toBe(true);
     });
 
     it('a commit larger than the 4 MiB area is split into batches, and every page lands', async () => {

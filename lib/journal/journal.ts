@@ -549,6 +549,9 @@ export class Journal {
       const memory = Array.from({ length: last - first + 1 }, (_, i) => this.#inMemory(file, (first + i) * pageSize));
       const onDisk = memory.flatMap((m, i) => (m === null && (first + i) * pageSize < file.diskSize ? [first + i] : []));
       const epoch = this.#epoch;
+      // Held pages are copied now, before the I/O: a commit that ends meanwhile gives their
+      // images back to the pool, where the next page write takes and overwrites them.
+      this.#fill(out, position, n, first, last, (page) => memory[page - first] ?? undefined);
       let span: Buffer | null = null;
       if (onDisk.length > 0) {
         const from = onDisk[0];
@@ -558,17 +561,33 @@ export class Journal {
       } else {
         yield* perform(yieldToLoop);
       }
-      for (let page = first; page <= last; page++) {
-        const start = Math.max(position, page * pageSize);
-        const end = Math.min(position + n, (page + 1) * pageSize);
-        const within = start - page * pageSize;
-        const held = memory[page - first];
-        const source = held ?? (span && page * pageSize < file.diskSize ? span.subarray((page - onDisk[0]) * pageSize) : null);
+      this.#fill(out, position, n, first, last, (page) => {
+        if (memory[page - first] !== null) return undefined;
         // Neither held nor in the file: a hole below a page held beyond the end, which reads as zeros.
-        if (source === null) out.fill(0, start - position, end - position);
-        else source.copy(out, start - position, within, within + (end - start));
-      }
+        return span && page * pageSize < file.diskSize ? span.subarray((page - onDisk[0]) * pageSize) : null;
+      });
       return n;
+    }
+  }
+
+  /** Copies pages `first`..`last` of a read into `out`: `source` null reads as zeros, undefined is skipped. */
+  #fill(
+    out: Buffer,
+    position: number,
+    n: number,
+    first: number,
+    last: number,
+    source: (page: number) => Buffer | null | undefined,
+  ) {
+    const { pageSize } = this;
+    for (let page = first; page <= last; page++) {
+      const from = source(page);
+      if (from === undefined) continue;
+      const start = Math.max(position, page * pageSize);
+      const end = Math.min(position + n, (page + 1) * pageSize);
+      const within = start - page * pageSize;
+      if (from === null) out.fill(0, start - position, end - position);
+      else from.copy(out, start - position, within, within + (end - start));
     }
   }
 
