@@ -142,11 +142,13 @@ function countingSystem(journalPath: string): { system: PageIoSystem; batches: n
  * gate; `reached` resolves once a call is waiting at it, `release()` lets it (and later ones) through.
  */
 function gatedSystem(gatedPath: string) {
-  const gates: Record<'read' | 'write', { open: Promise<void>; arrived: () => void } | null> = {
+  type Kind = 'read' | 'write' | 'datasync';
+  const gates: Record<Kind, { open: Promise<void>; arrived: () => void } | null> = {
     read: null,
     write: null,
+    datasync: null,
   };
-  const gate = <T>(kind: 'read' | 'write', step: { sync(): T; async(): Promise<T> }) => ({
+  const gate = <T>(kind: Kind, step: { sync(): T; async(): Promise<T> }) => ({
     sync: () => step.sync(),
     async: async () => {
       const g = gates[kind];
@@ -164,6 +166,7 @@ function gatedSystem(gatedPath: string) {
         if (prop === 'write')
           return (entries: never, atomic: boolean, datasync: boolean) =>
             gate('write', target.write(entries, atomic, datasync));
+        if (prop === 'datasync') return () => gate('datasync', target.datasync());
         const value = Reflect.get(target, prop, target);
         return typeof value === 'function' ? value.bind(target) : value;
       },
@@ -176,7 +179,7 @@ function gatedSystem(gatedPath: string) {
       return { sync: () => wrap(step.sync()), async: async () => wrap(await step.async()) };
     },
   };
-  const hold = (kind: 'read' | 'write') => {
+  const hold = (kind: Kind) => {
     let release!: () => void;
     let arrived!: () => void;
     const reached = new Promise<void>((resolve) => (arrived = resolve));
@@ -686,6 +689,28 @@ describeFs('journals', () => {
       expect(out.subarray(0, 4096).equals(page(4096, 0, 0, 1)), 'page 0').toBe(true);
       expect(out.readUInt32LE(4096 + 4), 'page 1 read back as page').toBe(1);
       expect(out.subarray(4096).equals(page(4096, 0, 1, 1)), 'page 1').toBe(true);
+    });
+
+    it("atomic: a commit waits for a datasync another commit has under way (it covers this one's write)", async () => {
+      const dir = newDir('xfs4k');
+      const file = path.join(dir, 'data');
+      const gates = gatedSystem(file);
+      const j = await track(
+        openJournalWith(gates.system, path.join(dir, 'journal'), { pageSize: 4096, strategy: 'atomic' }),
+      );
+      const f = await j.openFile(file, 'w+');
+      await f.writePage(page(4096, 0, 0, 1), 0);
+      const syncs = gates.hold('datasync');
+      const first = j.commit();
+      await syncs.reached; // the first commit's fdatasync of the file is under way
+      let secondDone = false;
+      const second = j.commit().then(() => (secondDone = true));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const early = secondDone;
+      syncs.release();
+      await Promise.all([first, second]);
+      expect(early, 'a commit returned before the page written before it was durable').toBe(false);
+      expect(secondDone).toBe(true);
     });
 
     it('a commit larger than the 4 MiB area is split into batches, and every page lands', async () => {

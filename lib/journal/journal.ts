@@ -135,6 +135,8 @@ export class Journal {
   #committing = new Map<string, Page>();
   #inFlight = new Map<string, { page: Page; done: Promise<void> }>();
   #free: Buffer[] = [];
+  /** fdatasyncs of #syncDirty under way (async). */
+  #syncs = new Set<Promise<unknown>>();
   #stamp = 0;
   #seq: bigint;
   /** The area holds a batch that open would replay (retired at close and before a truncate). */
@@ -458,10 +460,23 @@ export class Journal {
 
   /** fdatasync of every file written (atomic) or truncated since its last one. */
   *#syncDirty(): Procedure<void> {
+    // A file another commit is syncing is no longer dirty, but this commit's writes are durable
+    // only once that sync is done: wait for the ones under way too (async only; blocking calls
+    // cannot overlap an async one).
+    const earlier = [...this.#syncs];
     const dirty = [...this.#files.values()].filter((f) => f.dirty);
     for (const f of dirty) f.dirty = false;
     try {
-      yield* perform(all(dirty.map((f) => f.io.datasync())));
+      const step = all(dirty.map((f) => f.io.datasync()));
+      yield* perform({
+        sync: step.sync,
+        async: () => {
+          const running = step.async();
+          this.#syncs.add(running);
+          return running.finally(() => this.#syncs.delete(running));
+        },
+      });
+      if (earlier.length > 0) yield* perform({ sync: () => undefined, async: () => Promise.all(earlier) });
     } catch (err) {
       for (const f of dirty) f.dirty = true;
       throw err;
