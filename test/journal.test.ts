@@ -148,13 +148,16 @@ function gatedSystem(gatedPath: string) {
     write: null,
     datasync: null,
   };
+  const waiting: Record<Kind, number> = { read: 0, write: 0, datasync: 0 };
   const gate = <T>(kind: Kind, step: { sync(): T; async(): Promise<T> }) => ({
     sync: () => step.sync(),
     async: async () => {
       const g = gates[kind];
       if (g) {
+        waiting[kind]++;
         g.arrived();
         await g.open;
+        waiting[kind]--;
       }
       return step.async();
     },
@@ -193,7 +196,7 @@ function gatedSystem(gatedPath: string) {
       },
     };
   };
-  return { system, hold };
+  return { system, hold, waiting };
 }
 
 /** Runs the child scenario with a kill timer: a hang fails the test instead of hanging it. */
@@ -711,6 +714,31 @@ describeFs('journals', () => {
       await Promise.all([first, second]);
       expect(early, 'a commit returned before the page written before it was durable').toBe(false);
       expect(secondDone).toBe(true);
+    });
+
+    it('a truncate retiring the area and a concurrent commit never write the area at once', async () => {
+      // Were the retirement to land after the batch, a crash during the batch's in-place writes
+      // would leave torn pages and no batch to replay them from.
+      const dir = newDir('xfs4k');
+      const jpath = path.join(dir, 'journal');
+      const gates = gatedSystem(jpath);
+      const j = await track(openJournalWith(gates.system, jpath, { pageSize: 4096 }));
+      const f = await j.openFile(path.join(dir, 'f'), 'w+');
+      const g = await j.openFile(path.join(dir, 'g'), 'w+');
+      await f.writePage(page(4096, 0, 0, 1), 0);
+      await j.commit(); // a batch in the area: the truncate retires it first
+      const writes = gates.hold('write');
+      const truncate = f.truncate(0);
+      await writes.reached;
+      await g.writePage(page(4096, 1, 0, 1), 0);
+      const commit = j.commit();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const concurrent = gates.waiting.write;
+      writes.release();
+      await Promise.all([truncate, commit]);
+      expect(concurrent, 'writes to the journal in flight at once').toBe(1);
+      expect(fs.readFileSync(path.join(dir, 'g')).equals(page(4096, 1, 0, 1))).toBe(true);
+      expect(fs.statSync(path.join(dir, 'f')).size).toBe(0);
     });
 
     it('a commit larger than the 4 MiB area is split into batches, and every page lands', async () => {

@@ -144,6 +144,8 @@ export class Journal {
   /** Bumped whenever an in-place write may start: a disk read that began before it is done again. */
   #epoch = 0;
   #flusher: Promise<void> | null = null;
+  /** An async truncate under way: it retires the area, so no batch may be written to it meanwhile. */
+  #truncating: Promise<void> | null = null;
   #waiters: { need: number; resolve: () => void; reject: (err: unknown) => void }[] = [];
   /** Async operations under way; a blocking call that would write or sync meanwhile is ERR_JOURNAL_BUSY. */
   #asyncOps = 0;
@@ -296,7 +298,16 @@ export class Journal {
     this.#assertFile(file, writable, path, true);
     validateLength(length);
     await this.#commit();
-    await this.#asyncStep(runAsync(this.#truncate(file, length)));
+    // Its retirement of the area must not overlap a batch's write there (nor another truncate's).
+    while (this.#flusher !== null || this.#truncating !== null)
+      await (this.#flusher ?? this.#truncating)!.catch(() => undefined);
+    const truncating = this.#asyncStep(runAsync(this.#truncate(file, length)));
+    this.#truncating = truncating;
+    try {
+      await truncating;
+    } finally {
+      this.#truncating = null;
+    }
   }
 
   /** @internal */
@@ -432,6 +443,7 @@ export class Journal {
     this.#asyncOps++;
     try {
       while (this.#waiters.length > 0) {
+        if (this.#truncating !== null) await this.#truncating.catch(() => undefined);
         if (this.#pending.size > 0) await runAsync(this.#writeBatch());
         // Everything held before the oldest page still pending is durable.
         const oldest = this.#pending.values().next();
