@@ -897,8 +897,9 @@ function* openJournalProcedure(system: PageIoSystem, path: string, options: unkn
       if (header.header.pageSize !== pageSize)
         throw formatError(path, `its page size is ${header.header.pageSize}, not ${pageSize}`);
       id = header.header.fileId;
-    } else if (size <= pageSize) {
-      // No batch yet and no readable header: a creation that crashed, or a new journal. Made anew.
+    } else if (size <= pageSize && header.state === 'empty') {
+      // No batch yet and a header of zeros: a creation that crashed, or a new journal. Made anew.
+      // (A small file with other bytes in it is someone's file, not a journal: refused below.)
       id = randomBytes(16);
       yield* writeFileHeader(io, { kind: 'journal', pageSize, fileId: id, trailerSize: 0 }, pageSize);
     } else {

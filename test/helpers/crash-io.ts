@@ -54,7 +54,8 @@ function apply(sectors: Sectors, position: number, data: Buffer | null, length: 
 }
 
 class SimFile {
-  readonly identity: FileIdentity = { ino: nextIno++, birth: 0n };
+  /** Kept across a crash (afterCrash): the same inode, so a journal's replay finds its file again. */
+  identity: FileIdentity = { ino: nextIno++, birth: 0n };
   current: Sectors = new Map();
   currentSize = 0;
   durable: Sectors = new Map();
@@ -138,6 +139,7 @@ export class SimDisk {
     const copies = new Map<SimFile, SimFile>();
     for (const [path, file] of this.files) {
       const copy = new SimFile();
+      copy.identity = file.identity;
       copy.current = new Map(file.durable);
       copy.currentSize = file.durableSize;
       copies.set(file, copy);
