@@ -90,11 +90,12 @@ function run(dir: string, mode: Mode, syscall: 'pwritev2' | 'fdatasync', when: n
     const lines = trace.split('\n');
     const end = lines.findIndex((l) => /pwritev2.*= \?\s*$/.test(l));
     expect(end, `no killed pwritev2 (#${when}, exit ${r.status}: ${r.stderr}) in\n${trace}`).toBeGreaterThanOrEqual(0);
-    const pid = lines[end].split(' ')[0];
+    // strace pads the pid column ("%-5d"), so split on any run of spaces.
+    const pid = lines[end].split(/\s+/)[0];
     const line = lines
       .slice(0, end + 1)
       .reverse()
-      .find((l) => l.startsWith(`${pid} pwritev2(`));
+      .find((l) => new RegExp(`^${pid}\\s+pwritev2\\(`).test(l));
     const m = /pwritev2\(\d+<([^>]+)>, \[.*\], \d+, (\d+)/.exec(line!);
     expect(m, line).not.toBeNull();
     killed = { path: m![1], offset: Number(m![2]) };
