@@ -399,6 +399,11 @@ export class Journal {
         page.file.diskSize = Math.max(page.file.diskSize, page.position + this.pageSize);
       } finally {
         if (this.#inFlight.get(page.key)?.page === page) this.#inFlight.delete(page.key);
+        // A failed write does not make the file longer: its size is what is written or still in flight.
+        const file = page.file;
+        file.memEnd = 0;
+        for (const { page: other } of this.#inFlight.values())
+          if (other.file === file) file.memEnd = Math.max(file.memEnd, other.position + this.pageSize);
         this.#release(page.image);
         this.#asyncOps--;
         this.#dropUnused();
