@@ -170,11 +170,12 @@ export interface Routing {
  * Changes `mod`'s NODEFS so that the mount at `root` goes through `journal`
  * for relation files and syncs for real everywhere. Call before the mount.
  */
-export function route(mod: EmModule, root: string, journal: Journal, codes: Record<string, number>): Routing {
+export function route(mod: EmModule, root: string, journal: Journal | null, codes: Record<string, number>): Routing {
   const { FS, NODEFS } = mod;
   const node = { ...NODEFS.node_ops };
   const stream = { ...NODEFS.stream_ops };
-  const relations = new Relations(journal);
+  // No journal: relation files stay buffered NODEFS files (the tests' control; fsync is still real).
+  const relations = journal ? new Relations(journal) : null;
   const ours = (n: EmNode) => n.mount?.opts?.root === root;
 
   /** The node's path inside the data directory, '/'-separated. */
@@ -184,7 +185,8 @@ export function route(mod: EmModule, root: string, journal: Journal, codes: Reco
     return parts.reverse().join('/');
   }
   const host = (rel: string) => path.join(root, rel);
-  const relationOf = (n: EmNode) => (ours(n) && FS.isFile(n.mode) && isRelationFile(relative(n)) ? relative(n) : null);
+  const relationOf = (n: EmNode) =>
+    relations && ours(n) && FS.isFile(n.mode) && isRelationFile(relative(n)) ? relative(n) : null;
   const guard = <T>(fn: () => T): T => {
     try {
       return fn();
@@ -195,33 +197,33 @@ export function route(mod: EmModule, root: string, journal: Journal, codes: Reco
 
   const relationOps: StreamOps = {
     open(s) {
-      guard(() => relations.acquire(host(relative(s.node))));
+      guard(() => relations!.acquire(host(relative(s.node))));
       s.shared.refcount = 1;
     },
     dup(s) {
       s.shared.refcount = (s.shared.refcount ?? 0) + 1;
     },
     close(s) {
-      if (--s.shared.refcount! === 0) relations.release(host(relative(s.node)));
+      if (--s.shared.refcount! === 0) relations!.release(host(relative(s.node)));
     },
     read(s, buffer, offset, length, position) {
-      const file = relations.peek(host(relative(s.node)));
+      const file = relations!.peek(host(relative(s.node)));
       if (!file) throw new FS.ErrnoError(EBADF);
       return guard(() => file.readSync(buffer.subarray(offset, offset + length), position));
     },
     write(s, buffer, offset, length, position) {
-      const file = relations.peek(host(relative(s.node)));
+      const file = relations!.peek(host(relative(s.node)));
       if (!file) throw new FS.ErrnoError(EBADF);
       guard(() => {
         writeRange(file, buffer.subarray(offset, offset + length), position);
-        if (s.flags & O_DSYNC) relations.commit();
+        if (s.flags & O_DSYNC) relations!.commit();
       });
       return length;
     },
     llseek(s, offset, whence) {
       let at = offset;
       if (whence === 1) at += s.position;
-      else if (whence === 2) at += relations.peek(host(relative(s.node)))?.size() ?? 0;
+      else if (whence === 2) at += relations!.peek(host(relative(s.node)))?.size() ?? 0;
       if (at < 0) throw new FS.ErrnoError(EINVAL);
       return at;
     },
@@ -232,7 +234,7 @@ export function route(mod: EmModule, root: string, journal: Journal, codes: Reco
       NODEFS.node_ops.setattr(s.node, attr);
     },
     fsync() {
-      guard(() => relations.commit());
+      guard(() => relations!.commit());
       return 0;
     },
   };
@@ -254,7 +256,7 @@ export function route(mod: EmModule, root: string, journal: Journal, codes: Reco
   NODEFS.node_ops.getattr = (n) => {
     const stat = node.getattr(n);
     const rel = relationOf(n);
-    const file = rel === null ? undefined : relations.peek(host(rel));
+    const file = rel === null ? undefined : relations!.peek(host(rel));
     // Pages held by the journal count: PostgreSQL sizes relations by lseek and stat.
     if (file) stat.size = file.size();
     return stat;
@@ -264,11 +266,11 @@ export function route(mod: EmModule, root: string, journal: Journal, codes: Reco
     if (rel !== null && attr.size !== undefined) {
       const size = attr.size;
       guard(() => {
-        const file = relations.acquire(host(rel));
+        const file = relations!.acquire(host(rel));
         try {
           file.truncateSync(size);
         } finally {
-          relations.release(host(rel));
+          relations!.release(host(rel));
         }
       });
       const rest = { ...attr };
@@ -279,14 +281,14 @@ export function route(mod: EmModule, root: string, journal: Journal, codes: Reco
   };
   NODEFS.node_ops.unlink = (parent, name) => {
     const rel = ours(parent) ? [relative(parent), name].filter(Boolean).join('/') : '';
-    if (isRelationFile(rel)) guard(() => relations.forget(host(rel)));
+    if (relations && isRelationFile(rel)) guard(() => relations.forget(host(rel)));
     return node.unlink(parent, name);
   };
   NODEFS.node_ops.rename = (n, dir, name) => {
     if (ours(n)) {
       const from = relative(n);
       const to = [relative(dir), name].filter(Boolean).join('/');
-      for (const rel of [from, to]) if (isRelationFile(rel)) guard(() => relations.forget(host(rel)));
+      for (const rel of [from, to]) if (relations && isRelationFile(rel)) guard(() => relations.forget(host(rel)));
     }
     return node.rename(n, dir, name);
   };
@@ -302,16 +304,16 @@ export function route(mod: EmModule, root: string, journal: Journal, codes: Reco
   return {
     close: () => {
       try {
-        relations.commit();
+        relations?.commit();
       } finally {
-        relations.closeAll();
+        relations?.closeAll();
       }
     },
-    commit: () => relations.commit(),
+    commit: () => relations?.commit(),
     datasync: (fd) => {
       const s = FS.getStream(fd);
       try {
-        if (s?.stream_ops === relationOps) relations.commit();
+        if (s?.stream_ops === relationOps) relations!.commit();
         else if (s && s.nfd !== undefined && ours(s.node)) fs.fdatasyncSync(s.nfd);
         return 0;
       } catch (err) {

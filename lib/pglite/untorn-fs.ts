@@ -58,12 +58,12 @@ export class UntornFS extends EmscriptenBuiltinFilesystem {
   readonly #root: string;
   readonly #fullPageWrites: boolean;
   #lock: DataDirLock | null;
-  #journal: Journal;
+  #journal: Journal | null;
   #routing: Routing | null = null;
   #state: DataDirState;
 
   /** Locks `dataDir` (made if missing), readies it and opens its journal (replaying what a crash left). */
-  constructor(dataDir: string, options?: UntornFSOptions) {
+  constructor(dataDir: string, options?: UntornFSOptions, internal?: { unjournaled?: boolean }) {
     validatePath(dataDir, 'dataDir');
     const settings = validateOptions(options);
     super(dataDir);
@@ -76,21 +76,25 @@ export class UntornFS extends EmscriptenBuiltinFilesystem {
     this.#lock = new DataDirLock(this.#root);
     try {
       this.#state = prepareDataDir(this.#root);
-      this.#journal = openJournalSync(path.join(this.#root, JOURNAL_FILE), {
-        pageSize: RELATION_PAGE_SIZE,
-        strategy: settings.strategy,
-        directory: this.#root,
-      });
+      // @internal The tests' control: relation files written straight (buffered), no journal.
+      this.#journal = internal?.unjournaled
+        ? null
+        : openJournalSync(path.join(this.#root, JOURNAL_FILE), {
+            pageSize: RELATION_PAGE_SIZE,
+            strategy: settings.strategy,
+            directory: this.#root,
+          });
     } catch (err) {
       this.#lock.release();
       throw err;
     }
-    const { strategy, strategyReason } = this.#journal;
+    const journal = this.#journal;
     this.untorn = Object.freeze({
-      strategy,
-      strategyReason,
+      strategy: journal?.strategy ?? 'doublewrite',
+      strategyReason:
+        journal?.strategyReason ?? 'no journal: relation pages are written straight to their files (test control)',
       fullPageWrites: settings.fullPageWrites,
-      journal: strategy === 'doublewrite' ? this.#journal.path : null,
+      journal: journal?.strategy === 'doublewrite' ? journal.path : null,
     });
   }
 
@@ -159,7 +163,7 @@ export class UntornFS extends EmscriptenBuiltinFilesystem {
     if (this.#lock === null) return;
     try {
       if (this.#routing) this.#routing.close();
-      this.#journal.closeSync();
+      this.#journal?.closeSync();
     } finally {
       this.#lock.release();
       this.#lock = null;
