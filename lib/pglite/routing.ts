@@ -39,6 +39,7 @@ interface NodeOps {
   unlink(parent: EmNode, name: string): void;
   rename(node: EmNode, dir: EmNode, name: string): void;
   readdir(node: EmNode): string[];
+  mknod(parent: EmNode, name: string, mode: number, dev: number): EmNode;
   lookup(parent: EmNode, name: string): EmNode;
   [k: string]: unknown;
 }
@@ -64,7 +65,11 @@ export interface EmModule {
     mount(type: unknown, opts: { root: string }, mountpoint: string): unknown;
     quit(): void;
   };
-  NODEFS: { node_ops: NodeOps; stream_ops: StreamOps };
+  NODEFS: {
+    node_ops: NodeOps;
+    stream_ops: StreamOps;
+    createNode(parent: EmNode, name: string, mode: number, dev: number): EmNode;
+  };
   callMain(args: string[]): number;
 }
 
@@ -97,6 +102,11 @@ class Relations {
     }
     held.refs++;
     return held.file;
+  }
+
+  /** Makes the file (O_DIRECT, as every open of it): it is never opened buffered, not even to create it. */
+  create(host: string, mode: number): void {
+    this.#open.set(host, { file: this.journal.openFileSync(host, 'wx+', mode), refs: 0 });
   }
 
   release(host: string): void {
@@ -278,6 +288,12 @@ export function route(mod: EmModule, root: string, journal: Journal | null, code
       return node.setattr(n, rest);
     }
     return node.setattr(n, attr);
+  };
+  NODEFS.node_ops.mknod = (parent, name, mode, dev) => {
+    const rel = ours(parent) ? [relative(parent), name].filter(Boolean).join('/') : '';
+    if (!relations || !FS.isFile(mode) || !isRelationFile(rel)) return node.mknod(parent, name, mode, dev);
+    guard(() => relations.create(host(rel), mode & 0o7777));
+    return NODEFS.createNode(parent, name, mode, dev);
   };
   NODEFS.node_ops.unlink = (parent, name) => {
     const rel = ours(parent) ? [relative(parent), name].filter(Boolean).join('/') : '';
