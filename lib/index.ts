@@ -11,6 +11,8 @@ export {
   BenchError,
   JournalError,
   type JournalErrorCode,
+  PGliteError,
+  type PGliteErrorCode,
   type AtomicWriteErrorCode,
   type PageFileErrorCode,
   type SystemError,

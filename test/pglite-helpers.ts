@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { amcheck } from '@electric-sql/pglite/contrib/amcheck';
 import { openPGlite } from '../dist/pglite/index.js';
+import { amcheckAll } from './pglite-check.mjs';
 import { type Fixture } from './helpers/filesystems';
 
 export const ACCOUNTS = 20_000;
@@ -111,29 +112,7 @@ export async function verify(dir: string, acked: number[]): Promise<Verdict> {
   const damage: string[] = [];
   const verdict: Verdict = { missing: [], balanceSum: null, damage, openError: null };
   try {
-    await db.exec('CREATE EXTENSION IF NOT EXISTS amcheck');
-    const tables = await db.query<{ oid: number; name: string }>(
-      "SELECT oid, oid::regclass::text AS name FROM pg_class WHERE relkind IN ('r', 'm', 't') AND relpersistence = 'p'",
-    );
-    for (const t of tables.rows) {
-      try {
-        const r = await db.query<{ blkno: number; msg: string }>('SELECT blkno, msg FROM verify_heapam($1)', [t.oid]);
-        for (const row of r.rows) damage.push(`${t.name} block ${row.blkno}: ${row.msg}`);
-      } catch (err) {
-        damage.push(`${t.name}: ${(err as Error).message}`);
-      }
-    }
-    const indexes = await db.query<{ oid: number; name: string }>(
-      `SELECT c.oid, c.oid::regclass::text AS name FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-       JOIN pg_am am ON am.oid = c.relam WHERE am.amname = 'btree' AND c.relpersistence = 'p' AND i.indisvalid`,
-    );
-    for (const i of indexes.rows) {
-      try {
-        await db.query('SELECT bt_index_check($1, true)', [i.oid]);
-      } catch (err) {
-        damage.push(`${i.name}: ${(err as Error).message}`);
-      }
-    }
+    damage.push(...(await amcheckAll(db)).damage);
     try {
       const ids = new Set((await db.query<{ id: number }>('SELECT id FROM history')).rows.map((r) => Number(r.id)));
       verdict.missing = acked.filter((id) => !ids.has(id));
