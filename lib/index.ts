@@ -11,8 +11,6 @@ export {
   BenchError,
   JournalError,
   type JournalErrorCode,
-  PGliteError,
-  type PGliteErrorCode,
   type AtomicWriteErrorCode,
   type PageFileErrorCode,
   type SystemError,

@@ -104,10 +104,19 @@ export interface Verdict {
 /** Opens `dir` with openPGlite (journal replay, then WAL redo) and checks it. */
 export async function verify(dir: string, acked: number[]): Promise<Verdict> {
   let db;
+  // PostgreSQL's own log: why a start failed (PGlite's error only says that it did).
+  const log: string[] = [];
+  const onStderr = (text: string) => (log.push(text), false);
   try {
-    db = await openPGlite(dir, { extensions: { amcheck } });
+    db = await openPGlite(dir, { extensions: { amcheck }, onStderr });
   } catch (err) {
-    return { missing: [], balanceSum: null, damage: [], openError: String((err as Error).message ?? err) };
+    const why = log.filter((l) => /ERROR|FATAL|PANIC|WARNING/.test(l)).slice(-4);
+    return {
+      missing: [],
+      balanceSum: null,
+      damage: [],
+      openError: [String((err as Error).message), ...why].join(' | '),
+    };
   }
   const damage: string[] = [];
   const verdict: Verdict = { missing: [], balanceSum: null, damage, openError: null };
