@@ -94,6 +94,19 @@ describeFs('openPGlite on XFS', () => {
     await again.close();
   });
 
+  it('adopts a database made without untorn (as by NodeFS: no journal)', async () => {
+    const dir = await copyOfTemplate(fixture('xfs4k'), 'adopt');
+    fs.rmSync(path.join(dir, 'untorn.journal'));
+    fs.rmSync(path.join(dir, 'untorn.lock'));
+    const db = await openPGlite(dir);
+    try {
+      expect((await db.query<{ n: number }>('SELECT count(*)::int AS n FROM accounts')).rows[0].n).toBe(20_000);
+      expect(fs.existsSync(path.join(dir, 'untorn.journal'))).toBe(true);
+    } finally {
+      await db.close();
+    }
+  });
+
   it('refuses a second open of an open directory, in this process and another, and frees it at close', async () => {
     const dir = await copyOfTemplate(fixture('xfs4k'), 'lock');
     const db = await openPGlite(dir);
