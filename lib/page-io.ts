@@ -157,7 +157,10 @@ class DirectIo implements PageIo {
       const asAtomic = rwAtomic;
       const counts = yield* perform(
         step(
-          () => batch.map(({ buffer, position }) => (asAtomic ? file.writeAtomicSync : file.writeSync).call(file, buffer, position)),
+          () =>
+            batch.map(({ buffer, position }) =>
+              (asAtomic ? file.writeAtomicSync : file.writeSync).call(file, buffer, position),
+            ),
           () => (asAtomic ? file.writeAtomicBatch(batch) : file.writeBatch(batch)),
         ),
       );
@@ -223,7 +226,12 @@ function* openDirect(path: string, write: boolean, create: Create, mode: number)
     try {
       yield* perform(syncDirectory(nodePath.dirname(path)));
     } catch (err) {
-      yield* perform(step(() => file.closeSync(), () => file.close()));
+      yield* perform(
+        step(
+          () => file.closeSync(),
+          () => file.close(),
+        ),
+      );
       throw err;
     }
   }
@@ -262,25 +270,38 @@ function statFileIn(dir: string): Step<RawStat> {
 }
 
 function* stackOf(path: string): Procedure<StackFacts> {
-  let st = yield* perform(step(() => rawStatSync(path), () => rawStat(path)));
+  let st = yield* perform(
+    step(
+      () => rawStatSync(path),
+      () => rawStat(path),
+    ),
+  );
   if ((st.mode & S_IFMT) === S_IFDIR) st = yield* perform(statFileIn(path));
   const mount = yield* mountOf(path, st.devMajor, st.devMinor);
-  const device = yield* perform(step(() => blockDeviceLimitsSync(path), () => blockDeviceLimits(path)));
+  const device = yield* perform(
+    step(
+      () => blockDeviceLimitsSync(path),
+      () => blockDeviceLimits(path),
+    ),
+  );
   return { fsType: mount?.type ?? null, info: toAtomicWriteInfo(st), device };
 }
 
 /** The real files: O_DIRECT through AtomicFile. */
 export const directIo: PageIoSystem = {
-  open: (path, write, create, mode = 0o666) => step(
-    () => runSync(openDirect(path, write, create, mode)),
-    () => runAsync(openDirect(path, write, create, mode)),
-  ),
-  remove: (path) => step(
-    () => fs.rmSync(path, { force: true }),
-    () => fs.promises.rm(path, { force: true }),
-  ),
-  stack: (path) => step(
-    () => runSync(stackOf(path)),
-    () => runAsync(stackOf(path)),
-  ),
+  open: (path, write, create, mode = 0o666) =>
+    step(
+      () => runSync(openDirect(path, write, create, mode)),
+      () => runAsync(openDirect(path, write, create, mode)),
+    ),
+  remove: (path) =>
+    step(
+      () => fs.rmSync(path, { force: true }),
+      () => fs.promises.rm(path, { force: true }),
+    ),
+  stack: (path) =>
+    step(
+      () => runSync(stackOf(path)),
+      () => runAsync(stackOf(path)),
+    ),
 };

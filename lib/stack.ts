@@ -168,9 +168,3 @@ export function atomicPathFor(paths: AtomicPaths, length: number): AtomicPath {
   if (paths.softwareMax > 0 && length >= paths.unitMin && length <= paths.softwareMax) return 'software';
   return 'none';
 }
-
-/** The best path a file offers at all: hardware if any size gets it, else software, else none. */
-export function bestAtomicPath(paths: AtomicPaths): AtomicPath {
-  if (paths.hardwareMax > 0) return 'hardware';
-  return paths.softwareMax > 0 ? 'software' : 'none';
-}

@@ -453,7 +453,11 @@ export function validateJournaledWrite(
   validateView(buffer);
   validatePosition(position);
   if (buffer.byteLength !== pageSize)
-    throw invalidArgValue('buffer', buffer, `must be ${pageSize} bytes long (the journal's page size), not ${buffer.byteLength}`);
+    throw invalidArgValue(
+      'buffer',
+      buffer,
+      `must be ${pageSize} bytes long (the journal's page size), not ${buffer.byteLength}`,
+    );
   if (position % pageSize !== 0) {
     throw new AtomicWriteError(
       'ERR_ATOMIC_ALIGNMENT',

@@ -21,6 +21,9 @@
 # libc.so.6 and libstdc++.so.6, and the newest GLIBC_ / GLIBCXX_ symbol
 # versions it asks for (at most GLIBC_MAX, GLIBCXX_MAX).
 set -euo pipefail
+# Everything this prints is progress, on stderr: as npm pack's prepack step its
+# stdout would land in npm pack's, whose last line must be the tarball's name.
+exec 1>&2
 root="$(cd "$(dirname "$0")/.." && pwd)"
 out="$root"
 archs=()

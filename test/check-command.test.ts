@@ -89,7 +89,7 @@ describeFs('untorn check', () => {
     made.push(junk);
     fs.writeFileSync(junk, Buffer.alloc(8192, 1));
     for (const [target, message] of [
-      [junk, /is not a page file: no page file magic/],
+      [junk, /is not a page file: no untorn file magic/],
       [`${junk}-missing`, /ENOENT: no such file or directory, open/],
     ] as const) {
       const r = await check(target);

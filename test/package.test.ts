@@ -29,6 +29,7 @@ const noCompilerEnv = () => ({ ...process.env, PATH: noCompilerBin });
 
 let app: string;
 let tarball: string;
+let packStdout: string;
 
 beforeAll(() => {
   const pkg = path.join(work, 'pkg');
@@ -45,7 +46,8 @@ beforeAll(() => {
     fs.cpSync(path.join(root, entry), path.join(pkg, entry), { recursive: true });
   }
   fs.symlinkSync(path.join(root, 'node_modules'), path.join(pkg, 'node_modules'));
-  tarball = path.join(pkg, run('npm', ['pack', '--silent'], pkg).trim().split('\n').pop()!);
+  packStdout = run('npm', ['pack', '--silent'], pkg);
+  tarball = path.join(pkg, packStdout.trim());
   fs.mkdirSync(noCompilerBin);
   fs.symlinkSync(process.execPath, path.join(noCompilerBin, 'node'));
   for (const program of ['npm', 'npx', 'sh']) fs.symlinkSync(which(program), path.join(noCompilerBin, program));
@@ -58,6 +60,11 @@ beforeAll(() => {
 afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
 
 describe('npm pack', () => {
+  it('prints only the tarball name on stdout (the prebuild lines go to stderr)', () => {
+    const { version } = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string };
+    expect(packStdout).toBe(`untorn-${version}.tgz\n`);
+  });
+
   it('ships the compiled API with its types, the sources and stripped N-API prebuilds for x64 and arm64', () => {
     const files = run('tar', ['-tzf', tarball], work).split('\n');
     for (const f of [
@@ -140,6 +147,9 @@ describe('npm pack', () => {
       'AtomicFile',
       'AtomicWriteError',
       'BenchError',
+      'Journal',
+      'JournalError',
+      'JournaledFile',
       'PageFile',
       'PageFileError',
       'ProbeError',
@@ -149,6 +159,8 @@ describe('npm pack', () => {
       'crc32c',
       'ioEngine',
       'open',
+      'openJournal',
+      'openJournalSync',
       'openPageFile',
       'openSync',
       'probe',

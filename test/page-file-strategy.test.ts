@@ -89,4 +89,23 @@ describe('chooseStrategy', () => {
     );
     expect(chooseStrategy('unprotected', TMPFS, 16384, '/db').strategy).toBe('unprotected');
   });
+
+  // Issue 15, as seen in the hardware lab on NVMe disks with 16 KiB atomic writes.
+  it('names the limits the file gets, not the device sysfs limit and not "no hardware"', () => {
+    // XFS, 64 KiB pages: the software path, over a device that does 16 KiB in hardware.
+    const xfs: StackFacts = { fsType: 'xfs', info: info(4096, 1048576, 16384), device: device('nvme0n1', 16384) };
+    const software = chooseStrategy('auto', xfs, 65536, '/db');
+    expect(software.strategy).toBe('doublewrite');
+    expect(software.reason).toMatch(
+      /^64 KiB atomic writes take the XFS software \(copy-on-write\) path here \(hardware atomic writes on nvme0n1 cover 4 KiB\.\.16 KiB\)/,
+    );
+    expect(software.reason).not.toMatch(/no hardware/);
+    // ext4 with 4 KiB blocks on that device: statx says one block, whatever the device does.
+    const ext4: StackFacts = { fsType: 'ext4', info: info(4096, 4096), device: device('nvme0n1', 16384) };
+    expect(chooseStrategy('auto', ext4, 4096, '/db')).toEqual({
+      strategy: 'atomic',
+      reason:
+        '4 KiB atomic writes take the hardware path here (ext4 on nvme0n1, up to 4 KiB): each page is one RWF_ATOMIC write',
+    });
+  });
 });

@@ -267,6 +267,20 @@ describeFs('probe: a regular file', () => {
   });
 });
 
+// Issue 15: atomicPath is the path of the page size, never the best any size gets.
+describeFs('probe: atomicPath is about the page size', () => {
+  it('says none where the page size is outside what statx allows, software where it fits', async () => {
+    // XFS with 16 KiB blocks writes 16 KiB and more atomically, never 4 KiB.
+    const dir = fixture('xfs16k').dir;
+    expect((await probe(dir, { pageSize: 4 * KiB })).atomicPath).toBe('none');
+    expect((await probe(dir, { pageSize: 16 * KiB })).atomicPath).toBe('software');
+    const report = await probe(fixture('xfs4k').dir, { pageSize: 64 * MiB });
+    expect(report.statx.unitMax).toBeLessThan(64 * MiB);
+    expect(report).toMatchObject({ atomicPath: 'none', pageSize: 64 * MiB });
+    expect(formatProbeReport(report)).toMatch(/atomic path +none for 64 MiB pages \(XFS copy-on-write /);
+  });
+});
+
 describeFs('probe: a block device', () => {
   describe.each(['xfs4k', 'ext4'] as FixtureName[])('%s loop device', (name) => {
     it('reports the device itself: no filesystem, its own statx and limits', async () => {

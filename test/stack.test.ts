@@ -1,7 +1,7 @@
 // The storage-stack helpers (lib/stack.ts): mountinfo, kernel versions and which path an atomic write takes.
 import { describe, expect, it } from 'vitest';
 import type { AtomicWriteInfo, BlockDeviceLimits } from '../lib/info';
-import { atomicPathFor, atomicPaths, bestAtomicPath, kernelAtLeast, kernelVersion, parseMountInfo } from '../lib/stack';
+import { atomicPathFor, atomicPaths, kernelAtLeast, kernelVersion, parseMountInfo } from '../lib/stack';
 
 const KiB = 1024;
 const MiB = 1024 * 1024;
@@ -106,7 +106,7 @@ describe('kernelVersion / kernelAtLeast', () => {
   });
 });
 
-describe('atomicPaths / atomicPathFor / bestAtomicPath', () => {
+describe('atomicPaths / atomicPathFor', () => {
   const xfsInfo: AtomicWriteInfo = {
     supported: true,
     unitMin: 4096,
@@ -147,7 +147,6 @@ describe('atomicPaths / atomicPathFor / bestAtomicPath', () => {
         'none',
         'none',
       ]);
-      expect(bestAtomicPath(paths)).toBe('software');
     }
   });
 
@@ -157,7 +156,6 @@ describe('atomicPaths / atomicPathFor / bestAtomicPath', () => {
     expect(
       pathsOf(paths, [512, 4095, 4096, 16 * KiB, 64 * KiB, 64 * KiB + 4096, 128 * KiB, 2 * MiB, 2 * MiB + 1]),
     ).toEqual(['none', 'none', 'hardware', 'hardware', 'hardware', 'software', 'software', 'software', 'none']);
-    expect(bestAtomicPath(paths)).toBe('hardware');
   });
 
   it('XFS with unitMaxOpt trusts it over the device limits', () => {
@@ -179,13 +177,11 @@ describe('atomicPaths / atomicPathFor / bestAtomicPath', () => {
       'software',
       'none',
     ]);
-    expect(bestAtomicPath(paths)).toBe('hardware');
   });
 
   it('XFS on a device whose atomic unit is below the filesystem block: software only', () => {
     const paths = atomicPaths('xfs', xfsInfo, nvme(2048));
     expect(paths.hardwareMax).toBe(0);
-    expect(bestAtomicPath(paths)).toBe('software');
     expect(atomicPathFor(paths, 2048)).toBe('none');
     expect(atomicPathFor(paths, 4096)).toBe('software');
   });
@@ -218,7 +214,6 @@ describe('atomicPaths / atomicPathFor / bestAtomicPath', () => {
         'none',
         'none',
       ]);
-      expect(bestAtomicPath(paths)).toBe('hardware');
     }
   });
 
@@ -243,7 +238,6 @@ describe('atomicPaths / atomicPathFor / bestAtomicPath', () => {
         const paths = atomicPaths(fs, info, device);
         expect(paths).toEqual({ unitMin: 0, hardwareMin: 0, hardwareMax: 0, softwareMax: 0 });
         expect(pathsOf(paths, [0, 512, 4096, 16384, 65536])).toEqual(['none', 'none', 'none', 'none', 'none']);
-        expect(bestAtomicPath(paths)).toBe('none');
       }
     }
   });

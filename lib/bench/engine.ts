@@ -17,7 +17,7 @@ import { atomicPathFor, atomicPaths, findMount, kernelRelease, type Mount } from
 import { sysfsBlockDir } from '../sysfs';
 import { readDeviceCounters } from './device-counters';
 import { AtomicWriteError, BenchError } from '../errors';
-import { checkAtomicWrite, checkDirectIo } from '../validate';
+import { checkDirectIo } from '../validate';
 import { bytesNeeded, resolveBenchConfig, type BenchOptions, type BenchProgress } from './options';
 import { median, Samples } from './stats';
 import { writeBatch, type StrategyFiles } from './strategies';
@@ -190,13 +190,14 @@ function refusal(check: () => void): AtomicWriteError['code'] | null {
 }
 
 /**
- * Decides whether atomic runs: left out with a note where the file cannot
- * write atomically at all and the caller did not ask for it; an error where
- * the caller asked for it, or where only the page size is the problem.
+ * Decides whether atomic runs: left out with a note where the page size
+ * cannot be written atomically there (stack.atomicPath, the same limits probe
+ * and page files use) and the caller did not ask for it; an error where the
+ * caller asked for it by name.
  */
 function atomicAvailability(stack: BenchStack, config: BenchConfig, explicit: boolean, dir: string): string | null {
   const { statx } = stack;
-  if (!config.strategies.includes('atomic')) return null;
+  if (!config.strategies.includes('atomic') || stack.atomicPath !== 'none') return null;
   if (!statx.supported) {
     const why =
       `${dir} (${stack.filesystem}) cannot write atomically: statx reports no STATX_ATTR_WRITE_ATOMIC` +
@@ -204,15 +205,11 @@ function atomicAvailability(stack: BenchStack, config: BenchConfig, explicit: bo
     if (explicit) throw new BenchError('ERR_ATOMIC_UNSUPPORTED', `${why}; leave atomic out of --strategies`);
     return `atomic left out: ${why}`;
   }
-  const { pageSize } = config;
-  if (refusal(() => checkAtomicWrite(statx, pageSize, 0, 0, dir)) === 'ERR_ATOMIC_LENGTH') {
-    throw new BenchError(
-      'ERR_ATOMIC_LENGTH',
-      `${dir} cannot write ${pageSize}-byte pages atomically: ` +
-        `atomic writes there must be a power of two between ${statx.unitMin} and ${statx.unitMax} bytes`,
-    );
-  }
-  return null;
+  const why =
+    `${dir} cannot write ${config.pageSize}-byte pages atomically: ` +
+    `atomic writes there must be a power of two between ${statx.unitMin} and ${statx.unitMax} bytes`;
+  if (explicit) throw new BenchError('ERR_ATOMIC_LENGTH', why);
+  return `atomic left out: ${why}`;
 }
 
 function ratio(value: number | null, reference: number | null): number | null {

@@ -138,7 +138,9 @@ export function copySeal(image: Buffer): { crc: number; tail: number } {
 
 /** Whether a copy is the one its entry names. */
 export function copyMatches(image: Buffer, entry: BatchEntry): boolean {
-  return image.readUInt32LE(image.length - 4) === entry.tail && crcOf(image.subarray(0, image.length - 4)) === entry.crc;
+  return (
+    image.readUInt32LE(image.length - 4) === entry.tail && crcOf(image.subarray(0, image.length - 4)) === entry.crc
+  );
 }
 
 /** Byte offset of the batch area in a doublewrite file or journal (after its header page). */
@@ -207,9 +209,7 @@ function batchCrc(header: Buffer, end: number): number {
 }
 
 export type BatchHeaderReading =
-  | { state: 'ok'; header: BatchHeader; bytes: number }
-  | { state: 'empty' }
-  | { state: 'invalid'; why: string };
+  { state: 'ok'; header: BatchHeader; bytes: number } | { state: 'empty' } | { state: 'invalid'; why: string };
 
 /**
  * Reads a batch header from the first bytes of the batch area; when it runs

@@ -142,7 +142,11 @@ export class Journal {
   /** Bumped whenever an in-place write may start: a disk read that began before it is done again. */
   #epoch = 0;
   #flusher: Promise<void> | null = null;
+  /** Async syncs of dirty files under way: a commit waits for them too (they cleared `dirty` of what it covers). */
+  #syncing = new Set<Promise<void>>();
   #waiters: { need: number; resolve: () => void; reject: (err: unknown) => void }[] = [];
+  /** Async steps that write the journal's area (batches, retirement) run one after another, in call order. */
+  #areaQueue: Promise<unknown> = Promise.resolve();
   /** Async operations under way; a blocking call that would write or sync meanwhile is ERR_JOURNAL_BUSY. */
   #asyncOps = 0;
   /**
@@ -154,7 +158,8 @@ export class Journal {
 
   /** @internal Use openJournal() or openJournalSync(). */
   constructor(token: symbol, parts: Parts) {
-    if (token !== CONSTRUCT) throw new TypeError('Journal is not constructible: use openJournal() or openJournalSync()');
+    if (token !== CONSTRUCT)
+      throw new TypeError('Journal is not constructible: use openJournal() or openJournalSync()');
     this.path = parts.path;
     this.pageSize = parts.settings.pageSize;
     this.strategy = parts.strategy;
@@ -208,7 +213,7 @@ export class Journal {
         await this.#commit();
       } finally {
         while (this.#asyncOps > 0) await this.#settled();
-        await runAsync(this.#shutdown());
+        await this.#underArea(() => runAsync(this.#shutdown()));
       }
     })();
     return this.#closing;
@@ -240,10 +245,9 @@ export class Journal {
     const key = `${file.key}@${position}`;
     if (this.strategy === 'atomic') {
       const image = this.#image(buffer);
-      const page: Page = { key, file, position, image, stamp: ++this.#stamp };
-      file.memEnd = Math.max(file.memEnd, position + this.pageSize);
       if (sync) {
         if (this.#inFlight.has(key)) this.#busy('writePageSync of a page whose async write is in flight');
+        this.#epoch++;
         try {
           file.io.write([{ buffer: image, position }], true, false).sync();
           file.dirty = true;
@@ -253,7 +257,8 @@ export class Journal {
         }
         return undefined;
       }
-      return this.#writeInFlight(page);
+      file.memEnd = Math.max(file.memEnd, position + this.pageSize);
+      return this.#writeInFlight({ key, file, position, image, stamp: ++this.#stamp });
     }
     this.#hold(key, file, position, buffer);
     if (this.#pendingBytes() < this.#maxPendingBytes) return sync ? undefined : Promise.resolve();
@@ -294,7 +299,7 @@ export class Journal {
     this.#assertFile(file, writable, path, true);
     validateLength(length);
     await this.#commit();
-    await this.#asyncStep(runAsync(this.#truncate(file, length)));
+    await this.#asyncStep(this.#underArea(() => runAsync(this.#truncate(file, length))));
   }
 
   /** @internal */
@@ -390,6 +395,13 @@ export class Journal {
     return done;
   }
 
+  /** Runs `task` once the area's earlier async users are done. */
+  #underArea<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.#areaQueue.then(task, task);
+    this.#areaQueue = run.catch(() => undefined);
+    return run;
+  }
+
   /** Runs an async step counted as an operation under way. */
   async #asyncStep<T>(promise: Promise<T>): Promise<T> {
     this.#asyncOps++;
@@ -402,8 +414,8 @@ export class Journal {
 
   /** Waits a turn for async operations to move (close waits for them to end). */
   #settled(): Promise<void> {
-    return Promise.allSettled([this.#flusher, ...[...this.#inFlight.values()].map((f) => f.done)]).then(
-      () => yieldToLoop.async(),
+    return Promise.allSettled([this.#flusher, ...[...this.#inFlight.values()].map((f) => f.done)]).then(() =>
+      yieldToLoop.async(),
     );
   }
 
@@ -422,7 +434,16 @@ export class Journal {
         this.#flusher ??= this.#flush();
       });
     }
-    await this.#asyncStep(runAsync(this.#syncDirty()));
+    // A concurrent commit's fdatasync may still be under way for writes this
+    // commit covers (it cleared their files' `dirty`): this one waits for it.
+    const earlier = [...this.#syncing];
+    const mine = this.#asyncStep(runAsync(this.#syncDirty()));
+    this.#syncing.add(mine);
+    try {
+      await Promise.all([mine, ...earlier]);
+    } finally {
+      this.#syncing.delete(mine);
+    }
   }
 
   /** Writes batches while commits wait, settling each once every page it covers is durable. */
@@ -430,7 +451,7 @@ export class Journal {
     this.#asyncOps++;
     try {
       while (this.#waiters.length > 0) {
-        if (this.#pending.size > 0) await runAsync(this.#writeBatch());
+        if (this.#pending.size > 0) await this.#underArea(() => runAsync(this.#writeBatch()));
         // Everything held before the oldest page still pending is durable.
         const oldest = this.#pending.values().next();
         const durable = oldest.done ? this.#stamp : oldest.value.stamp - 1;
@@ -546,28 +567,36 @@ export class Journal {
       const n = Math.min(out.length, size - position);
       const first = Math.floor(position / pageSize);
       const last = Math.floor((position + n - 1) / pageSize);
-      const memory = Array.from({ length: last - first + 1 }, (_, i) => this.#inMemory(file, (first + i) * pageSize));
-      const onDisk = memory.flatMap((m, i) => (m === null && (first + i) * pageSize < file.diskSize ? [first + i] : []));
+      const pages = Array.from({ length: last - first + 1 }, (_, i) => first + i);
+      const fromDisk = pages.filter((p) => this.#inMemory(file, p * pageSize) === null && p * pageSize < file.diskSize);
       const epoch = this.#epoch;
       let span: Buffer | null = null;
-      if (onDisk.length > 0) {
-        const from = onDisk[0];
-        span = allocAligned((onDisk[onDisk.length - 1] - from + 1) * pageSize);
-        yield* perform(file.io.read([{ buffer: span, position: from * pageSize }]));
-        if (this.#epoch !== epoch) continue;
+      if (fromDisk.length > 0) {
+        span = allocAligned((fromDisk[fromDisk.length - 1] - fromDisk[0] + 1) * pageSize);
+        yield* perform(file.io.read([{ buffer: span, position: fromDisk[0] * pageSize }]));
       } else {
         yield* perform(yieldToLoop);
       }
-      for (let page = first; page <= last; page++) {
-        const start = Math.max(position, page * pageSize);
-        const end = Math.min(position + n, (page + 1) * pageSize);
-        const within = start - page * pageSize;
-        const held = memory[page - first];
-        const source = held ?? (span && page * pageSize < file.diskSize ? span.subarray((page - onDisk[0]) * pageSize) : null);
+      // A write in place began meanwhile: what was read may be half of it.
+      if (this.#epoch !== epoch) continue;
+      // From here on nothing waits, so the memory copies looked up now stay put while they are copied.
+      const sources = pages.map((p) => {
+        const held = this.#inMemory(file, p * pageSize);
+        if (held) return held;
+        if (fromDisk.includes(p)) return span!.subarray((p - fromDisk[0]) * pageSize);
         // Neither held nor in the file: a hole below a page held beyond the end, which reads as zeros.
-        if (source === null) out.fill(0, start - position, end - position);
-        else source.copy(out, start - position, within, within + (end - start));
-      }
+        return p * pageSize < file.diskSize ? undefined : null;
+      });
+      // A page that left memory during the read (its batch completed) was not read from the file: again.
+      if (sources.includes(undefined)) continue;
+      pages.forEach((p, i) => {
+        const start = Math.max(position, p * pageSize);
+        const end = Math.min(position + n, (p + 1) * pageSize);
+        const within = start - p * pageSize;
+        const source = sources[i];
+        if (source) source.copy(out, start - position, within, within + (end - start));
+        else out.fill(0, start - position, end - position);
+      });
       return n;
     }
   }
@@ -578,10 +607,20 @@ export class Journal {
       yield* retire(this.#area, this.#seq - 1n);
       this.#areaLive = false;
     }
+    this.#epoch++;
     yield* perform(file.io.truncate(length));
     file.dirty = true;
     file.diskSize = length;
-    file.memEnd = Math.min(file.memEnd, length);
+    // Pages held beyond the new end were written before the truncate took effect: it cuts them too.
+    let memEnd = 0;
+    for (const page of [...this.#pending.values()]) {
+      if (page.file !== file) continue;
+      if (page.position >= length) {
+        this.#pending.delete(page.key);
+        this.#release(page.image);
+      } else memEnd = Math.max(memEnd, page.position + this.pageSize);
+    }
+    file.memEnd = memEnd;
   }
 
   *#openFile(path: string, flags: JournaledFileFlags, mode: number): Procedure<JournaledFile> {
@@ -594,6 +633,7 @@ export class Journal {
       const key = `${id.ino}:${id.birth}`;
       let file = this.#files.get(key);
       if (file && writable && !file.writable) {
+        if (this.strategy === 'atomic') this.#checkAtomic(io, path);
         file.replaced.push(file.io);
         file.io = io;
         file.writable = true;
@@ -743,7 +783,11 @@ function formatError(path: string, why: string): JournalError {
 }
 
 /** Opens the target files of a batch found at open: null where a file is gone or is another file now. */
-function* openTargets(system: PageIoSystem, base: string, targets: readonly BatchTarget[]): Procedure<(PageIo | null)[]> {
+function* openTargets(
+  system: PageIoSystem,
+  base: string,
+  targets: readonly BatchTarget[],
+): Procedure<(PageIo | null)[]> {
   const files: (PageIo | null)[] = [];
   for (const target of targets) {
     let io: PageIo;

@@ -3,21 +3,30 @@
 // `untorn probe` calls hardware): this project measured XFS's software
 // copy-on-write path slower than double-write.
 import { AtomicWriteError } from '../errors';
-import { formatBytes } from '../format';
-import { atomicPathFor, atomicPaths, type AtomicPath } from '../stack';
+import { formatBytes, formatRange } from '../format';
 import type { StackFacts } from '../page-io';
+import { atomicPathFor, atomicPaths, type AtomicPath, type AtomicPaths } from '../stack';
 
 export type PageFileStrategy = 'atomic' | 'doublewrite' | 'unprotected';
 export type StrategyOption = PageFileStrategy | 'auto';
 
-function facts(path: AtomicPath, s: StackFacts, pageSize: number): string {
+// Every limit named here comes from atomicPaths (lib/stack.ts), the one place
+// that splits statx's range between the device and XFS's software path: the
+// device's own sysfs limit is not what a file on it gets (ext4 with 4 KiB
+// blocks stays at one block on a 16 KiB device).
+function facts(path: AtomicPath, paths: AtomicPaths, s: StackFacts, pageSize: number): string {
   const size = formatBytes(pageSize);
   const fs = s.fsType ?? 'this filesystem';
   const device = s.device ? `on ${s.device.device}` : 'with no block device under it';
   if (path === 'hardware')
-    return `${size} atomic writes take the hardware path here (${fs} ${device}, up to ${formatBytes(s.device?.unitMaxBytes ?? s.info.unitMax)})`;
-  if (path === 'software')
-    return `${size} atomic writes take the XFS software (copy-on-write) path here (no hardware atomic writes ${device})`;
+    return `${size} atomic writes take the hardware path here (${fs} ${device}, up to ${formatBytes(paths.hardwareMax)})`;
+  if (path === 'software') {
+    const hardware =
+      paths.hardwareMax > 0
+        ? `hardware atomic writes ${device} cover ${formatRange(paths.hardwareMin, paths.hardwareMax)}`
+        : `no hardware atomic writes ${device}`;
+    return `${size} atomic writes take the XFS software (copy-on-write) path here (${hardware})`;
+  }
   if (!s.info.supported) return `${fs} ${device} cannot write atomically here (statx reports no atomic write support)`;
   return `${fs} cannot write ${size} atomically here (its atomic writes are ${formatBytes(s.info.unitMin)} to ${formatBytes(s.info.unitMax)})`;
 }
@@ -31,8 +40,9 @@ export function chooseStrategy(
   /** What `file` is, for the error message: 'page file' or 'journal'. */
   kind = 'page file',
 ): { strategy: PageFileStrategy; reason: string } {
-  const path = atomicPathFor(atomicPaths(stack.fsType, stack.info, stack.device), pageSize);
-  const why = facts(path, stack, pageSize);
+  const paths = atomicPaths(stack.fsType, stack.info, stack.device);
+  const path = atomicPathFor(paths, pageSize);
+  const why = facts(path, paths, stack, pageSize);
   switch (requested) {
     case 'atomic':
       if (path === 'none') {

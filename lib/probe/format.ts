@@ -89,7 +89,8 @@ function pathLine(r: ProbeReport): string {
   const parts: string[] = [];
   if (paths.hardwareMax > 0) parts.push(`device ${formatRange(paths.hardwareMin, paths.hardwareMax)}`);
   if (paths.softwareMax > 0) parts.push(`XFS copy-on-write ${formatRange(paths.unitMin, paths.softwareMax)}`);
-  return parts.length > 0 ? `${r.atomicPath} (${parts.join(', ')})` : 'none';
+  const pages = `${r.atomicPath} for ${formatBytes(r.pageSize)} pages`;
+  return parts.length > 0 ? `${pages} (${parts.join(', ')})` : pages;
 }
 
 function trialTable(trial: TrialRecord[]): string[] {

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { blockDeviceLimits, rawStat, toAtomicWriteInfo } from '../capabilities';
 import { invalidArgType, ProbeError } from '../errors';
 import { ioEngine } from '../engine';
-import { atomicPaths, bestAtomicPath, findMount, kernelRelease, readMountInfo, type MountLine } from '../stack';
+import { atomicPathFor, atomicPaths, findMount, kernelRelease, readMountInfo, type MountLine } from '../stack';
 import { sysfsBlockDir } from '../sysfs';
 import { DEFAULT_PAGE_SIZE, validatePageSize } from '../validate';
 import { devicesUnder } from './devices';
@@ -111,7 +111,10 @@ export async function probe(target: string, options: ProbeOptions = {}): Promise
     statx: info,
     blockDevice,
     devices,
-    atomicPath: bestAtomicPath(paths),
+    // The path of a write of the page size (docs/api.md): a smaller size on the
+    // hardware path says nothing about the page.
+    atomicPath: atomicPathFor(paths, pageSize),
+    pageSize,
     paths,
     verdict,
     advice,

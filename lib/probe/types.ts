@@ -36,7 +36,10 @@ export interface ProbeReport {
   blockDevice: BlockDeviceLimits | null;
   /** The device chain from the filesystem's (or the target's) device down, depth first. */
   devices: ProbeDevice[];
+  /** The path an atomic write of `pageSize` bytes takes. */
   atomicPath: AtomicPath;
+  /** The page size the verdict and `atomicPath` are about (ProbeOptions.pageSize). */
+  pageSize: number;
   paths: AtomicPaths;
   verdict: string;
   advice: string[];

@@ -38,6 +38,36 @@ const MKFS_ENV = { ...process.env, TEST_DIR: '/tmp', TEST_DEV: '/dev/null', QA_C
 const PAGEFILE_BATCH_PAGES = 4;
 
 /**
+ * The journal scenarios' files, all written through one journal (`journal`
+ * in the same directory): file ids 1 to 3 in their stamps, two of fixed size
+ * and one that grows from 2 to at most 14 pages during the run. The writer
+ * and the checker name a page by its index over all files, in this order.
+ */
+export const JOURNAL_FILES = [
+  { name: 'a.db', id: 1, pages: 24 },
+  { name: 'b.db', id: 2, pages: 8 },
+  { name: 'c.db', id: 3, pages: 2, grows: 14 },
+];
+
+/**
+ * Every page a scenario's checker reads, by index: its file (name and stamp
+ * id), its page in that file, and whether it is fresh (not in the base: it
+ * may be absent, or zeros, until a write of it was acknowledged durable).
+ */
+export function pageLayout(scenario) {
+  if (scenario.group !== 'journal')
+    return Array.from({ length: PAGES }, (_, page) => ({ name: 'data', file: 0, page, fresh: false }));
+  return JOURNAL_FILES.flatMap((f) =>
+    Array.from({ length: f.grows ?? f.pages }, (_, page) => ({
+      name: f.name,
+      file: f.id,
+      page,
+      fresh: page >= f.pages,
+    })),
+  );
+}
+
+/**
  * The scenarios that are recorded: atomic ones (the proof) and plain ones
  * (the control), group 'classic'; page files by strategy, group 'pagefile'
  * (atomic on XFS only: ext4 on a loop device has no atomic writes).
@@ -77,6 +107,27 @@ for (const [strategy, fsName] of [
   });
 }
 
+// Journals: doublewrite (XFS, ext4) and atomic (XFS's software path) must
+// keep every page whole; the same writes without a journal (plain O_DIRECT
+// in place, the control) must tear.
+for (const [strategy, fsName] of [
+  ['doublewrite', 'xfs4k'],
+  ['atomic', 'xfs4k'],
+  ['doublewrite', 'ext4'],
+  ['plain', 'xfs4k'],
+]) {
+  RECORDED.push({
+    name: strategy === 'plain' ? `unjournaled plain ${fsName}` : `journal ${strategy} ${fsName}`,
+    group: 'journal',
+    api: 'journal',
+    strategy,
+    fs: fsName,
+    fsType: fsName === 'ext4' ? 'ext4' : 'xfs',
+    layout: 'journal',
+    blockSize: 4096,
+  });
+}
+
 /**
  * What is replayed: every recorded scenario with its flushes honoured, and
  * the atomic logs once more as a lying disk (flushes ignored).
@@ -109,6 +160,20 @@ export const SCENARIOS = [
     kind: 'pagefile-lying',
     recording: r.name,
   })),
+  // Journals: every page whole ('journal'); without a journal the pages tear ('journal-control').
+  ...RECORDED.filter((r) => r.group === 'journal').map((r) => ({
+    name: r.name,
+    group: r.group,
+    kind: r.strategy === 'plain' ? 'journal-control' : 'journal',
+    recording: r.name,
+  })),
+  // The journal checker's control: on a lying disk it must see acknowledged pages lost.
+  ...RECORDED.filter((r) => r.name === 'journal doublewrite xfs4k').map((r) => ({
+    name: `lying-disk ${r.name}`,
+    group: r.group,
+    kind: 'journal-lying',
+    recording: r.name,
+  })),
 ];
 
 /**
@@ -132,6 +197,9 @@ const WEIGHTS = {
   pagefile: 0.45,
   'pagefile-control': 0.15,
   'pagefile-lying': 0.05,
+  journal: 0.45,
+  'journal-control': 0.15,
+  'journal-lying': 0.05,
 };
 
 // ---------------------------------------------------------------------------
@@ -637,23 +705,32 @@ export async function record(scenario, options) {
   let dev = attachLoop(base);
   mountXfs(dev, mnt, scenario.fsType);
   const pagefile = scenario.group === 'pagefile';
+  const journal = scenario.group === 'journal';
   const config = pagefile
     ? { dir: mnt, pageSize: PAGE_SIZE, pages: PAGES, strategy: scenario.strategy, batchPages: PAGEFILE_BATCH_PAGES }
-    : { dir: mnt, pageSize: PAGE_SIZE, pages: PAGES, layout: scenario.layout, blockSize: scenario.blockSize };
-  runWriter({ ...config, mode: pagefile ? 'pagefile-setup' : 'setup' });
-  const extents = fileExtents(path.join(mnt, 'data'));
-  // Where the doublewrite file lies: its writes (batch header and copies,
-  // in place) are page file data too, tearable like the pages' own.
-  const dblwr = pagefile && scenario.strategy === 'doublewrite' ? physicalExtents(path.join(mnt, 'data.dblwr')) : [];
-  if (pagefile && scenario.strategy === 'doublewrite' && dblwr.length === 0)
-    throw new Error(`${scenario.name}: data.dblwr has no extents`);
+    : journal
+      ? { dir: mnt, pageSize: PAGE_SIZE, files: JOURNAL_FILES, strategy: scenario.strategy }
+      : { dir: mnt, pageSize: PAGE_SIZE, pages: PAGES, layout: scenario.layout, blockSize: scenario.blockSize };
+  runWriter({ ...config, mode: pagefile ? 'pagefile-setup' : journal ? 'journal-setup' : 'setup' });
+  const extents = fileExtents(path.join(mnt, journal ? JOURNAL_FILES[0].name : 'data'));
+  // Where the doublewrite file (a page file's, or the journal) lies: its
+  // writes (batch header and copies, in place) are data too, tearable like
+  // the pages' own.
+  const dblwrFile =
+    pagefile && scenario.strategy === 'doublewrite'
+      ? 'data.dblwr'
+      : journal && scenario.strategy !== 'plain'
+        ? 'journal'
+        : null;
+  const dblwr = dblwrFile ? physicalExtents(path.join(mnt, dblwrFile)) : [];
+  if (dblwrFile && dblwr.length === 0) throw new Error(`${scenario.name}: ${dblwrFile} has no extents`);
   releaseMount(mnt);
   releaseLoop(dev);
   // Fragmented: most filesystem blocks of the test file an extent of their
   // own (XFS may still join a few neighbours); contiguous: one extent.
   const minExtents = (PAGES * PAGE_SIZE) / scenario.blockSize / 2;
-  if (pagefile) {
-    // The page file's layout is its own (grown in 8 MiB chunks).
+  if (pagefile || journal) {
+    // The page file's layout is its own (grown in 8 MiB chunks); the journal's files are whatever they are.
   } else if (scenario.layout === 'fragmented' ? extents < minExtents : extents !== 1) {
     throw new Error(
       `${scenario.name}: the test file has ${extents} extents (wanted ${scenario.layout === 'fragmented' ? `≥ ${minExtents}` : 1})`,
@@ -676,7 +753,9 @@ export async function record(scenario, options) {
   const marks = path.join(fuseDir, 'marks');
   const writer = pagefile
     ? runWriter({ ...config, mode: 'pagefile-run', rounds: 12, seed: seedOfRun, marks })
-    : runWriter({ ...config, mode: 'run', api: scenario.api, batches: 16, batchPages: 4, seed: seedOfRun, marks });
+    : journal
+      ? runWriter({ ...config, mode: 'journal-run', rounds: 16, seed: seedOfRun, marks })
+      : runWriter({ ...config, mode: 'run', api: scenario.api, batches: 16, batchPages: 4, seed: seedOfRun, marks });
   releaseMount(mnt);
   releaseLoop(dev);
   await stopRecorder(recorder);
@@ -686,7 +765,18 @@ export async function record(scenario, options) {
   const log = parseLog(fs.readFileSync(logFile), region);
   checkReplayReproduces(base, work, log);
   checkFlushesReachedUs(scenario, log);
-  return { scenario, base, work, logFile, log, region, extents, writer, recordMs: Date.now() - started };
+  return {
+    scenario,
+    base,
+    work,
+    logFile,
+    log,
+    region,
+    extents,
+    writer,
+    layout: pageLayout(scenario),
+    recordMs: Date.now() - started,
+  };
 }
 
 // ---------------------------------------------------------------------------
@@ -763,14 +853,26 @@ function checkReplayReproduces(base, work, events) {
 function checkFlushesReachedUs(scenario, events) {
   let flushSinceBatch = false;
   const flushSinceStart = new Map();
+  // Journals: writes returned with no flush since they started; per commit
+  // (`c ID`), whether it covers one of those and so still needs a flush.
+  const unflushed = new Set();
+  const commitNeedsFlush = new Map();
   for (const e of events) {
     if (e.type === 'flush') {
       flushSinceBatch = true;
       for (const k of flushSinceStart.keys()) flushSinceStart.set(k, true);
+      unflushed.clear();
+      for (const k of commitNeedsFlush.keys()) commitNeedsFlush.set(k, false);
     } else if (e.type === 'mark') {
       const [what, p, v] = e.text.split(' ');
       if (what === 'batch') flushSinceBatch = false;
       else if (what === 's') flushSinceStart.set(`${p} ${v}`, false);
+      else if (what === 'r' && !flushSinceStart.get(`${p} ${v}`)) unflushed.add(`${p} ${v}`);
+      else if (what === 'c') commitNeedsFlush.set(p, unflushed.size > 0);
+      else if (what === 'cd' && commitNeedsFlush.get(p))
+        throw new Error(
+          `${scenario.name}: commit ${p} returned before a flush reached the recorder for what it covers`,
+        );
       else if (what === 'rd' && !flushSinceStart.get(`${p} ${v}`))
         throw new Error(
           `${scenario.name}: no flush reached the recorder for the dsync write of page ${p} version ${v}`,
@@ -826,6 +928,8 @@ export function acknowledged(events, horizon, pages) {
   const started = new Array(pages).fill(0);
   const returned = new Array(pages).fill(0);
   const durable = new Array(pages).fill(0);
+  // Journals: what each commit covers (the writes returned before `c ID`), durable at `cd ID`.
+  const covers = new Map();
   for (let i = 0; i < horizon && i < events.length; i++) {
     const e = events[i];
     if (e.type !== 'mark') continue;
@@ -836,6 +940,8 @@ export function acknowledged(events, horizon, pages) {
     else if (what === 'r') returned[p] = Math.max(returned[p], v);
     else if (what === 'rd') [returned[p], durable[p]] = [Math.max(returned[p], v), Math.max(durable[p], v)];
     else if (what === 'd') for (let q = 0; q < pages; q++) durable[q] = Math.max(durable[q], returned[q]);
+    else if (what === 'c') covers.set(a, returned.slice());
+    else if (what === 'cd') for (let q = 0; q < pages; q++) durable[q] = Math.max(durable[q], covers.get(a)[q]);
   }
   return { started, durable };
 }
@@ -845,13 +951,13 @@ function tearOf(e, random) {
   let g = random() < 0.5 ? 512 : 4096;
   if (e.kind === 'data') {
     // The chunks of one page in this write must mix: runs of sectors of
-    // the same page (a write may carry several pages, or part of one).
+    // the same page of one file (a write may carry several pages, or part of one).
     const runs = [];
     for (let i = 0; i < e.stamps.length; i++) {
       const s = e.stamps[i];
       const last = runs[runs.length - 1];
-      if (last && last.page === s.page && last.end === i) last.end = i + 1;
-      else runs.push({ page: s.page, start: i, end: i + 1 });
+      if (last && last.page === s.page && last.file === s.file && last.end === i) last.end = i + 1;
+      else runs.push({ file: s.file, page: s.page, version: s.version, start: i, end: i + 1 });
     }
     const run = runs[random.int(runs.length)];
     const sectors = run.end - run.start;
@@ -870,7 +976,7 @@ function tearOf(e, random) {
     if (run.start > 0) ranges.push([0, run.start * SECTOR]);
     keep.forEach((k, i) => k && ranges.push([run.start * SECTOR + i * g, run.start * SECTOR + (i + 1) * g]));
     if (run.end < e.stamps.length) ranges.push([run.end * SECTOR, e.len]);
-    return { g, page: run.page, ranges };
+    return { g, file: run.file, page: run.page, version: run.version, ranges };
   }
   if (e.len < 2 * g) g = 512;
   const chunks = Math.floor(e.len / g);
@@ -878,7 +984,7 @@ function tearOf(e, random) {
   keep[random.int(chunks)] = false;
   const ranges = [];
   keep.forEach((k, i) => k && ranges.push([i * g, (i + 1) * g]));
-  return { g, page: null, ranges };
+  return { g, file: null, page: null, ranges };
 }
 
 /**
@@ -943,7 +1049,7 @@ export function drawState(events, kind, random) {
     const i = tearable[random.int(tearable.length)];
     const e = events[i];
     const t = tearOf(e, random);
-    tear = { i, kind: e.kind, g: t.g, page: t.page };
+    tear = { i, kind: e.kind, g: t.g, file: t.file, page: t.page, version: t.version };
     const w = writes.find((x) => x.i === i);
     w.ranges = t.ranges;
     if (e.kind === 'data') {
@@ -965,42 +1071,83 @@ export function drawState(events, kind, random) {
 // classification
 
 /**
- * Classifies every page of the test file as read back from the mounted
- * state: ok, torn, lost or corrupt (see docs/crash-lab.md).
+ * Classifies every page of `layout` (pageLayout()) as read back from the
+ * mounted state: ok, torn, lost or corrupt (see docs/crash-lab.md). A fresh
+ * page's sectors that are zeros or past the end of its file are version 0
+ * (absent: what it held before its first write).
  */
-export function classify(readPage, ack, pages) {
+export function classify(readPage, ack, layout) {
   const result = { ok: 0, torn: 0, lost: 0, corrupt: 0, pages: [] };
-  for (let p = 0; p < pages; p++) {
+  for (let p = 0; p < layout.length; p++) {
+    const { file, page, fresh } = layout[p];
     let cls;
     let detail;
+    let version; // the one version read back, if it was one
     const buf = readPage(p);
     if (buf instanceof Error) {
       cls = 'corrupt';
       detail = buf.code ?? buf.message;
-    } else if (buf.length !== PAGE_SIZE) {
+    } else if (buf.length !== PAGE_SIZE && !fresh) {
       cls = 'corrupt';
       detail = `short page (${buf.length} bytes)`;
     } else {
       const versions = new Set();
       let bad = 0;
       for (let s = 0; s < PAGE_SIZE / SECTOR; s++) {
-        const st = readSector(buf, s * SECTOR, p, s);
+        const at = s * SECTOR;
+        const st = readSector(buf, at, page, s, SECTOR, file);
         if (st) versions.add(st.version);
+        else if (fresh && (at >= buf.length || buf.subarray(at, at + SECTOR).every((b) => b === 0))) versions.add(0);
         else bad++;
       }
-      if (bad > 0) [cls, detail] = ['corrupt', `${bad} sectors are no stamp of page ${p}`];
-      else if (versions.size > 1) [cls, detail] = ['torn', `versions ${[...versions].join('+')}`];
+      const where = file === 0 ? `page ${page}` : `page ${page} of file ${file}`;
+      if (bad > 0) [cls, detail] = ['corrupt', `${bad} sectors are no stamp of ${where}`];
+      else if (versions.size > 1) [cls, detail] = ['torn', `${where}: versions ${[...versions].join('+')}`];
       else {
         const v = [...versions][0];
-        if (v > ack.started[p]) [cls, detail] = ['corrupt', `version ${v} was never written`];
-        else if (v < ack.durable[p]) [cls, detail] = ['lost', `version ${v}, acknowledged durable ${ack.durable[p]}`];
+        if (v > ack.started[p]) [cls, detail] = ['corrupt', `${where}: version ${v} was never written`];
+        else if (v < ack.durable[p])
+          [cls, detail] = ['lost', `${where}: version ${v}, acknowledged durable ${ack.durable[p]}`];
         else [cls, detail] = ['ok', `version ${v}`];
       }
+      if (versions.size === 1) version = [...versions][0];
     }
     result[cls]++;
-    result.pages.push({ cls, detail });
+    result.pages.push({ cls, detail, version });
   }
   return result;
+}
+
+/**
+ * Checks the journal scenarios' files in the mounted state at `dir`: opens
+ * the journal with openJournal (it replays what the crash left, writing to
+ * this copy), then reads every page of every file with plain reads, as a
+ * database reading its own files would, and classifies it (classify()). An
+ * open that fails is an open failure. 'plain' (the control) has no journal.
+ */
+export async function checkJournal(dir, ack, layout, strategy) {
+  if (strategy === 'plain') return classify(readPages(dir, layout), ack, layout);
+  let journal;
+  try {
+    journal = await untorn().openJournal(path.join(dir, 'journal'), { strategy, pageSize: PAGE_SIZE });
+  } catch (e) {
+    return {
+      ok: 0,
+      torn: 0,
+      lost: 0,
+      corrupt: 0,
+      pages: [],
+      openFailure: `${e.code ?? ''} ${oneLine(e.message)}`.trim(),
+    };
+  }
+  try {
+    const result = classify(readPages(dir, layout), ack, layout);
+    const { pagesReplayed, batchesDiscarded } = journal.recovery;
+    result.recovery = { pagesRestored: pagesReplayed, batchesDiscarded };
+    return result;
+  } finally {
+    await journal.close();
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -1144,25 +1291,27 @@ class Worker {
   }
 }
 
-function readPages(dir, pages) {
-  const file = path.join(dir, 'data');
-  let fd;
-  try {
-    fd = fs.openSync(file, 'r');
-  } catch (e) {
-    return () => e;
-  }
-  const out = [];
-  for (let p = 0; p < pages; p++) {
+/** Reads every page of `layout` (pageLayout()) from the files in `dir`: a Buffer (short at the end of a file) or an Error each. */
+function readPages(dir, layout) {
+  const fds = new Map();
+  const out = layout.map(({ name, page }) => {
+    if (!fds.has(name)) {
+      try {
+        fds.set(name, fs.openSync(path.join(dir, name), 'r'));
+      } catch (e) {
+        fds.set(name, e);
+      }
+    }
+    const fd = fds.get(name);
+    if (fd instanceof Error) return fd;
     const buf = Buffer.alloc(PAGE_SIZE);
     try {
-      const n = fs.readSync(fd, buf, 0, PAGE_SIZE, p * PAGE_SIZE);
-      out.push(buf.subarray(0, n));
+      return buf.subarray(0, fs.readSync(fd, buf, 0, PAGE_SIZE, page * PAGE_SIZE));
     } catch (e) {
-      out.push(e);
+      return e;
     }
-  }
-  fs.closeSync(fd);
+  });
+  for (const fd of fds.values()) if (!(fd instanceof Error)) fs.closeSync(fd);
   return (p) => out[p];
 }
 
@@ -1210,10 +1359,13 @@ export async function replay(jobs, options) {
             detected: 0,
             pages: [],
           };
+        const { layout } = job.recording;
         const result =
           sc.group === 'pagefile'
             ? await checkPageFile(w.dir, job.ack, PAGES, sc.strategy)
-            : classify(readPages(w.dir, PAGES), job.ack, PAGES);
+            : sc.group === 'journal'
+              ? await checkJournal(w.dir, job.ack, layout, sc.strategy)
+              : classify(readPages(w.dir, layout), job.ack, layout);
         const umount = await w.cmd('umount');
         if (!umount.startsWith('ok')) throw new Error(`statectl umount: ${umount}`);
         if (Number(umount.split(' ')[1]) > 0) options.onUmountWait?.(Number(umount.split(' ')[1]));
@@ -1269,6 +1421,22 @@ function worstOf(result) {
   return ['corrupt', 'lost', 'torn', 'detected'].find((k) => result[k] > 0) ?? 'ok';
 }
 
+/**
+ * The page write the model tore in this state, if it tore one: the class its
+ * page read back as, and whether it is a fresh page that read back absent.
+ * A fresh page's blocks are allocated by its first write and mapped
+ * (unwritten to written) by a log transaction once that write completed;
+ * where that transaction is not in the state, any write of the page in it,
+ * torn or not, reads back as absent.
+ */
+function tornWrite(job, result) {
+  const t = job.state.tear;
+  if (t?.kind !== 'data') return null;
+  const index = job.recording.layout.findIndex((l) => l.file === t.file && l.page === t.page);
+  const page = result.pages[index];
+  return { cls: page?.cls, fresh: !!job.recording.layout[index]?.fresh && page?.version === 0 };
+}
+
 /** Adds one state's result to its scenario's report. */
 function tally(r, job, result) {
   for (const k of ['ok', 'torn', 'lost', 'corrupt', 'detected']) r.pages[k] += result[k] ?? 0;
@@ -1280,9 +1448,11 @@ function tally(r, job, result) {
   const t = job.state.tear;
   // The torn page shows: read back torn (plain files), or refused as corrupt (page files).
   const shows = job.scenario.group === 'pagefile' ? ['torn', 'detected'] : ['torn'];
-  if (t?.kind === 'data') {
+  const torn = tornWrite(job, result);
+  if (torn?.fresh) r.tears.dataFresh++;
+  else if (torn) {
     r.tears.data++;
-    if (shows.includes(result.pages[t.page]?.cls)) r.tears.dataShown++;
+    if (shows.includes(torn.cls)) r.tears.dataShown++;
   } else if (t?.kind === 'dblwr') r.tears.dblwr++;
   else if (t?.kind === 'log') r.tears.log++;
   else if (t?.kind === 'meta') r.tears.meta++;
@@ -1292,17 +1462,14 @@ function tally(r, job, result) {
 function failsVerdict(job, result) {
   const t = job.state.tear;
   if (job.scenario.kind === 'atomic') return worstOf(result) !== 'ok';
-  if (job.scenario.kind === 'plain') {
-    return (
-      (t?.kind === 'data' && result.pages[t.page]?.cls !== 'torn') ||
-      result.lost + result.corrupt > 0 ||
-      !!result.mountFailure
-    );
+  if (job.scenario.kind === 'plain' || job.scenario.kind === 'journal-control') {
+    const torn = tornWrite(job, result);
+    return (torn && !torn.fresh && torn.cls !== 'torn') || result.lost + result.corrupt > 0 || !!result.mountFailure;
   }
-  if (job.scenario.kind === 'pagefile') return worstOf(result) !== 'ok';
+  if (job.scenario.kind === 'pagefile' || job.scenario.kind === 'journal') return worstOf(result) !== 'ok';
   if (job.scenario.kind === 'pagefile-control') {
     return (
-      (t?.kind === 'data' && result.pages[t.page]?.cls !== 'detected') ||
+      (t?.kind === 'data' && tornWrite(job, result).cls !== 'detected') ||
       result.torn + result.lost + result.corrupt > 0 ||
       !!result.mountFailure ||
       !!result.openFailure
@@ -1340,7 +1507,7 @@ export async function suite({
   log = () => {},
   keepDir,
   tearMetadata = false,
-  groups = ['classic', 'pagefile'],
+  groups = ['classic', 'pagefile', 'journal'],
 } = {}) {
   const scenarios = (tearMetadata ? [...SCENARIOS, ...METADATA_TEAR_SCENARIOS] : SCENARIOS).filter((s) =>
     groups.includes(s.group),
@@ -1386,13 +1553,16 @@ export async function suite({
       openFailures: 0,
       recovery: { pagesRestored: 0, batchesDiscarded: 0 },
       pages: { ok: 0, torn: 0, lost: 0, corrupt: 0, detected: 0 },
-      tears: { data: 0, dataShown: 0, dblwr: 0, log: 0, meta: 0 },
+      // data: page writes torn, but for dataFresh: those of a grown page that read back absent (tornWrite()).
+      tears: { data: 0, dataShown: 0, dataFresh: 0, dblwr: 0, log: 0, meta: 0 },
       examples: [],
       kept: [],
     });
     for (let n = 0; n < counts.get(sc.name); n++) {
-      const state = drawState(rec.events, sc.kind === 'pagefile-lying' ? 'lying' : sc.kind, random);
-      jobs.push({ scenario: sc, recording: rec, state, n, ack: acknowledged(rec.events, state.horizon, PAGES) });
+      const kind = sc.kind === 'pagefile-lying' || sc.kind === 'journal-lying' ? 'lying' : sc.kind;
+      const state = drawState(rec.events, kind, random);
+      const ack = acknowledged(rec.events, state.horizon, rec.layout.length);
+      jobs.push({ scenario: sc, recording: rec, state, n, ack });
     }
   }
 
@@ -1492,7 +1662,7 @@ export async function suite({
         failures.push(
           `${r.name}: ${r.torn} torn, ${r.lost} lost, ${r.corrupt} corrupt, ${r.mountFailures} mount failures`,
         );
-    } else if (r.kind === 'plain') {
+    } else if (r.kind === 'plain' || r.kind === 'journal-control') {
       if (r.tears.data === 0) failures.push(`${r.name}: the model tore no data write (no control)`);
       else if (r.tears.dataShown !== r.tears.data)
         failures.push(
@@ -1504,7 +1674,7 @@ export async function suite({
         );
     } else if (r.kind === 'lying' && r.lost + r.corrupt === 0) {
       failures.push(`${r.name}: a disk that drops flushes lost nothing (the checker would miss lost writes)`);
-    } else if (r.kind === 'pagefile') {
+    } else if (r.kind === 'pagefile' || r.kind === 'journal') {
       if (r.torn + r.lost + r.corrupt + r.detected + r.mountFailures + r.openFailures > 0) {
         failures.push(
           `${r.name}: ${r.torn} torn, ${r.lost} lost, ${r.corrupt} corrupt, ${r.detected} detected, ${r.mountFailures} mount failures, ${r.openFailures} open failures`,
@@ -1513,8 +1683,10 @@ export async function suite({
       if (r.tears.data === 0) failures.push(`${r.name}: the model tore no page write`);
       if (r.name.includes('doublewrite') && r.tears.dblwr === 0)
         failures.push(`${r.name}: the model tore no doublewrite-file write`);
-    } else if (r.kind === 'pagefile-lying' && r.lost + r.corrupt === 0) {
-      failures.push(`${r.name}: a disk that drops flushes lost nothing (the page file checker would miss lost writes)`);
+    } else if ((r.kind === 'pagefile-lying' || r.kind === 'journal-lying') && r.lost + r.corrupt === 0) {
+      failures.push(
+        `${r.name}: a disk that drops flushes lost nothing (the ${r.kind === 'journal-lying' ? 'journal' : 'page file'} checker would miss lost writes)`,
+      );
     } else if (r.kind === 'pagefile-control') {
       if (r.tears.data === 0) failures.push(`${r.name}: the model tore no page write (no control)`);
       else if (r.tears.dataShown !== r.tears.data)

@@ -8,7 +8,8 @@
 //   --tear-metadata  also replay the atomic logs with XFS metadata writeback
 //                 torn (reported, not judged: docs/crash-lab.md, "Limits")
 //   --scenarios G which scenarios: all (default), classic (atomic/plain
-//                 files and lying disks) or pagefile (page files)
+//                 files and lying disks), pagefile (page files) or journal
+//                 (journals, and the same files written without one)
 //
 // Exit code 0 when every verdict holds, 1 when one fails (the seed and the
 // kept state images are printed), 2 on bad usage. Progress goes to stderr.
@@ -16,7 +17,7 @@ import { suite } from './lab.mjs';
 
 function usage(message) {
   process.stderr.write(
-    `crash: ${message}\nusage: npm run crash -- [--states N] [--seed S] [--workers W] [--json] [--tear-metadata] [--scenarios all|classic|pagefile]\n`,
+    `crash: ${message}\nusage: npm run crash -- [--states N] [--seed S] [--workers W] [--json] [--tear-metadata] [--scenarios all|classic|pagefile|journal]\n`,
   );
   process.exit(2);
 }
@@ -28,7 +29,7 @@ const opts = {
   workers: 2,
   json: false,
   tearMetadata: false,
-  groups: ['classic', 'pagefile'],
+  groups: ['classic', 'pagefile', 'journal'],
 };
 for (let i = 0; i < args.length; i++) {
   const a = args[i];
@@ -44,8 +45,9 @@ for (let i = 0; i < args.length; i++) {
   else if (a === '--tear-metadata') opts.tearMetadata = true;
   else if (a === '--scenarios') {
     const g = args[++i];
-    if (!['all', 'classic', 'pagefile'].includes(g)) usage('--scenarios takes all, classic or pagefile');
-    opts.groups = g === 'all' ? ['classic', 'pagefile'] : [g];
+    if (!['all', 'classic', 'pagefile', 'journal'].includes(g))
+      usage('--scenarios takes all, classic, pagefile or journal');
+    opts.groups = g === 'all' ? ['classic', 'pagefile', 'journal'] : [g];
   } else if (a === '-h' || a === '--help') usage('help');
   else usage(`unknown argument ${a}`);
 }
@@ -95,9 +97,9 @@ if (opts.json) {
   // Replay mismatches (states whose two replays disagreed) get a column only when there are any.
   const meta = report.scenarios.some((s) => s.tears.meta > 0);
   const mism = report.scenarios.some((s) => s.replayMismatches > 0);
-  // Page files: states with a page readPage refused (detected), opens that
-  // failed, and doublewrite-file writes torn.
-  const pf = report.scenarios.some((s) => s.name.startsWith('pagefile'));
+  // Page files and journals: states with a page readPage refused (detected),
+  // opens that failed, and doublewrite-file (or journal file) writes torn.
+  const pf = report.scenarios.some((s) => /^(pagefile|journal)/.test(s.kind));
   const head = [
     'scenario',
     'states',
@@ -125,7 +127,7 @@ if (opts.json) {
     s.mountFailures,
     ...(pf ? [s.openFailures] : []),
     ...(mism ? [s.replayMismatches] : []),
-    `${s.tears.data} (${s.tears.dataShown})`,
+    `${s.tears.data} (${s.tears.dataShown})${s.tears.dataFresh ? ` + ${s.tears.dataFresh} fresh` : ''}`,
     ...(pf ? [s.tears.dblwr] : []),
     s.tears.log,
     ...(meta ? [s.tears.meta] : []),

@@ -32,6 +32,21 @@
 //                    pages once the call resolved (acknowledged durable).
 // A payload is the page's stamp cut to payloadSize (the page file owns the
 // last 32 bytes of each page), so the checker trusts no page file code.
+//
+// Journal modes (config: files [{ name, id, pages, grows? }], strategy
+// 'doublewrite' | 'atomic' | 'plain' (plain: no journal, the control),
+// rounds; docs/crash-lab.md, "Journals"):
+//   journal-setup   writes every file's first `pages` pages at version 0
+//                   (plain O_DIRECT writes, fdatasync), then opens and
+//                   closes the journal `journal` (its batch area allocated)
+//   journal-run     rounds of page writes over all files through ONE
+//                   journal, styles in turn (JOURNAL_STYLES); a page is
+//                   named by its index over all files (files in order);
+//                   marks: `batch N STYLE`, `s PAGE VERSION` before a write,
+//                   `r PAGE VERSION` once it returned, `c ID` just before
+//                   commit ID is called (every write that returned before is
+//                   covered by it), `cd ID` once it returned (what it covered
+//                   is durable). The grown file's new pages start at version 1.
 // Prints one JSON line on stdout: what it did.
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
@@ -210,6 +225,186 @@ async function runPageFile() {
   return { api: `pagefile-${strategy}`, writes, calls, versions: version };
 }
 
-const modes = { setup, run, 'pagefile-setup': setupPageFile, 'pagefile-run': runPageFile };
+/** Journal batch styles, in turn: both call forms, concurrent commits, and a file's datasync. */
+const JOURNAL_STYLES = ['sync commitSync', 'async commit', 'concurrent commit', 'sync datasyncSync', 'async datasync'];
+
+function journalPath() {
+  return path.join(dir, 'journal');
+}
+
+async function setupJournal() {
+  const block = untorn.allocAligned(pageSize);
+  for (const f of config.files) {
+    const file = untorn.openSync(path.join(dir, f.name), 'w+');
+    for (let p = 0; p < f.pages; p++) file.writeSync(stamp(block, p, 0, f.id), p * pageSize);
+    file.datasyncSync();
+    file.closeSync();
+  }
+  if (config.strategy !== 'plain') {
+    const journal = await untorn.openJournal(journalPath(), { strategy: config.strategy, pageSize });
+    if (journal.strategy !== config.strategy)
+      throw new Error(`${journalPath()}: strategy ${journal.strategy}, wanted ${config.strategy}`);
+    await journal.close();
+  }
+  return { files: config.files.length, pageSize, strategy: config.strategy };
+}
+
+/**
+ * The files as the run writes them: through the journal, or (plain, the
+ * control) O_DIRECT writes in place where a commit is an fdatasync of every file.
+ */
+async function journalTarget() {
+  const { strategy } = config;
+  if (strategy === 'plain') {
+    const files = config.files.map((f) => untorn.openSync(path.join(dir, f.name), 'r+'));
+    const commitAll = () => Promise.all(files.map((f) => f.datasync()));
+    return {
+      files: files.map((f) => ({
+        writePageSync: (buf, pos) => f.writeSync(buf, pos),
+        writePage: (buf, pos) => f.write(buf, pos),
+        datasync: commitAll,
+        datasyncSync: () => files.forEach((g) => g.datasyncSync()),
+      })),
+      commit: commitAll,
+      commitSync: () => files.forEach((g) => g.datasyncSync()),
+      close: async () => files.forEach((f) => f.closeSync()),
+      // Plain O_DIRECT writes of one page in flight together may land in either order.
+      ordersSamePage: false,
+    };
+  }
+  const journal = await untorn.openJournal(journalPath(), { strategy, pageSize });
+  if (journal.strategy !== strategy)
+    throw new Error(`${journalPath()}: strategy ${journal.strategy}, wanted ${strategy}`);
+  const files = [];
+  for (const f of config.files) files.push(await journal.openFile(path.join(dir, f.name), 'r+'));
+  return {
+    files,
+    commit: () => journal.commit(),
+    commitSync: () => journal.commitSync(),
+    close: () => journal.close(),
+    ordersSamePage: true,
+  };
+}
+
+async function runJournal() {
+  const { rounds, seed, strategy } = config;
+  const random = rng(seed);
+  const int = (n) => Math.floor(random() * n);
+  const marks = fs.openSync(config.marks, 'w');
+  const mark = (line) => fs.writeSync(marks, line + '\n');
+  const target = await journalTarget();
+  // Pages by index over all files; a file's size in pages grows as its new pages are written.
+  const first = [];
+  let total = 0;
+  for (const f of config.files) {
+    first.push(total);
+    total += f.grows ?? f.pages;
+  }
+  const size = config.files.map((f) => f.pages);
+  const version = new Array(total).fill(0);
+  let writes = 0;
+  let commitId = 0;
+  // One write: the next version of page `p` of file `fi` (numbered when issued, so that a later call has a higher version).
+  const job = (fi, p) => {
+    const f = config.files[fi];
+    const v = ++version[first[fi] + p];
+    return { fi, p, g: first[fi] + p, v, buf: stamp(untorn.allocAligned(pageSize), p, v, f.id) };
+  };
+  const pick = () => {
+    const jobs = [];
+    for (let n = 3 + int(4); jobs.length < n;) {
+      if (jobs.length > 0 && random() < 0.2) {
+        // The same page again, later in the batch: rewritten before its commit.
+        jobs.push(jobs[int(jobs.length)]);
+        continue;
+      }
+      const fi = int(config.files.length);
+      const f = config.files[fi];
+      // A growing file gets its next page (appended) half the time.
+      const append = f.grows && size[fi] < f.grows && random() < 0.5;
+      const p = append ? size[fi]++ : int(size[fi]);
+      jobs.push({ fi, p });
+    }
+    return jobs;
+  };
+  const writeSync = (which) => {
+    const { fi, p, g, v, buf } = job(which.fi, which.p);
+    mark(`s ${g} ${v}`);
+    target.files[fi].writePageSync(buf, p * pageSize);
+    mark(`r ${g} ${v}`);
+    writes++;
+  };
+  // All in flight at once; where plain writes cannot order two writes of one
+  // page, those go one after the other (also across a batch's groups).
+  const chains = new Map();
+  const writeAll = (jobs) =>
+    Promise.all(
+      jobs.map((which) => {
+        const { fi, p, g, v, buf } = job(which.fi, which.p);
+        mark(`s ${g} ${v}`);
+        const go = () =>
+          target.files[fi].writePage(buf, p * pageSize).then(() => {
+            mark(`r ${g} ${v}`);
+            writes++;
+          });
+        const before = target.ordersSamePage ? null : chains.get(g);
+        const done = before ? before.then(go) : go();
+        chains.set(g, done);
+        return done;
+      }),
+    );
+  const commit = async (call) => {
+    const id = commitId++;
+    mark(`c ${id}`);
+    await call();
+    mark(`cd ${id}`);
+  };
+  mark(`begin journal-${strategy}`);
+  for (let b = 0; b < rounds; b++) {
+    const style = JOURNAL_STYLES[b % JOURNAL_STYLES.length];
+    mark(`batch ${b} ${style}`);
+    const jobs = pick();
+    const someFile = target.files[jobs[0].fi];
+    if (style === 'sync commitSync') {
+      jobs.forEach(writeSync);
+      await commit(() => target.commitSync());
+    } else if (style === 'async commit') {
+      await writeAll(jobs);
+      await commit(() => target.commit());
+    } else if (style === 'concurrent commit') {
+      // Two or three groups of writes, each followed by a commit that is not
+      // awaited before the next group starts; then one more commit at once.
+      const groups = 2 + int(2);
+      const inFlight = [];
+      for (let k = 0; k < groups; k++) {
+        const part = jobs.filter((_, i) => i % groups === k);
+        inFlight.push(writeAll(part));
+        if (random() < 0.5) await inFlight[inFlight.length - 1];
+        inFlight.push(commit(() => target.commit()));
+      }
+      inFlight.push(commit(() => target.commit()));
+      await Promise.all(inFlight);
+    } else if (style === 'sync datasyncSync') {
+      jobs.forEach(writeSync);
+      await commit(() => someFile.datasyncSync());
+    } else {
+      await writeAll(jobs);
+      await commit(() => someFile.datasync());
+    }
+  }
+  mark('end');
+  await target.close();
+  fs.closeSync(marks);
+  return { api: `journal-${strategy}`, writes, commits: commitId, sizes: size, versions: version };
+}
+
+const modes = {
+  setup,
+  run,
+  'pagefile-setup': setupPageFile,
+  'pagefile-run': runPageFile,
+  'journal-setup': setupJournal,
+  'journal-run': runJournal,
+};
 const result = await modes[config.mode]();
 process.stdout.write(JSON.stringify(result) + '\n');

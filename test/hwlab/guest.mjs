@@ -1,0 +1,233 @@
+// One boot of the lab's guest: QEMU (TCG) with Linux 7.3, NVMe disks that
+// advertise atomic writes (each namespace over QEMU's blklogwrites, so every
+// write command the device receives is logged), the host's / read-only over
+// 9p, and a script run as the guest's init. Returns the script's exit status
+// and output; the caller inspects the run folder (device logs, results)
+// before it is removed. QEMU never outlives this: it is killed on timeout,
+// on any error, and when this process is interrupted or exits.
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+
+const live = new Set();
+let handlersInstalled = false;
+
+function killAll() {
+  for (const child of live) {
+    try {
+      child.kill('SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}
+
+function installHandlers() {
+  if (handlersInstalled) return;
+  handlersInstalled = true;
+  process.on('exit', killAll);
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+    process.once(signal, () => {
+      killAll();
+      for (const cleanup of cleanups) cleanup();
+      process.kill(process.pid, signal);
+    });
+  }
+}
+
+// Run folders to remove if a signal ends this process mid-boot.
+const cleanups = new Set();
+
+/** QEMU's firmware in one folder (Debian ships absolute symlinks into /usr/share). */
+function firmwareDir(lab, cache) {
+  const dir = path.join(cache, 'firmware');
+  if (fs.existsSync(path.join(dir, 'bios-256k.bin'))) return dir;
+  fs.mkdirSync(dir, { recursive: true });
+  const share = lab.qemu.firmware;
+  const root = path.resolve(share, '../..');
+  for (const name of fs.readdirSync(path.join(share, 'qemu'))) {
+    let file = path.join(share, 'qemu', name);
+    for (let i = 0; i < 8 && fs.lstatSync(file).isSymbolicLink(); i++) {
+      const target = fs.readlinkSync(file);
+      file = target.startsWith('/') ? path.join(root, target) : path.resolve(path.dirname(file), target);
+      if (!fs.existsSync(file) && !isLink(file)) break;
+    }
+    if (fs.existsSync(file) && fs.statSync(file).isFile()) fs.copyFileSync(file, path.join(dir, name));
+  }
+  for (const name of fs.readdirSync(path.join(share, 'seabios'))) {
+    fs.copyFileSync(path.join(share, 'seabios', name), path.join(dir, name));
+  }
+  return dir;
+}
+
+function isLink(file) {
+  try {
+    return fs.lstatSync(file).isSymbolicLink();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The QEMU arguments of one NVMe controller and its namespaces. Atomic sizes
+ * are in bytes; NVMe counts them as 0's-based logical blocks (with 4 KiB
+ * blocks, 3 means 16 KiB). Linux reads the namespace's NAWUPF (the
+ * controller's AWUPF alone is ignored), and the boundary from NABSPF.
+ */
+function controllerArgs(controller, runDir) {
+  const { id, blockSize, atomicBytes, boundaryBytes = 0 } = controller;
+  const blocks = (bytes) => bytes / blockSize - 1;
+  const args = [
+    '-device',
+    `nvme,serial=${id},id=${id},atomic.dn=on,atomic.awun=${blocks(atomicBytes)},atomic.awupf=${blocks(atomicBytes)}`,
+  ];
+  controller.namespaces.forEach((ns, i) => {
+    const node = `${id}n${i + 1}`;
+    ns.image = path.join(runDir, `${node}.img`);
+    ns.log = path.join(runDir, `${node}.log`);
+    fs.closeSync(fs.openSync(ns.image, 'wx'));
+    fs.truncateSync(ns.image, ns.sizeBytes);
+    fs.closeSync(fs.openSync(ns.log, 'wx'));
+    if (ns.init) ns.init(ns.image);
+    const boundary = boundaryBytes ? `,atomic.nabspf=${blocks(boundaryBytes)}` : '';
+    args.push(
+      '-blockdev',
+      `driver=file,filename=${ns.image},node-name=${node}f,`,
+      '-blockdev',
+      `driver=file,filename=${ns.log},node-name=${node}l`,
+      '-blockdev',
+      // The log's sector is the namespace's logical block: a smaller write is
+      // never made (and a larger log sector would make QEMU read-modify-write).
+      `driver=blklogwrites,node-name=${node},file=${node}f,log=${node}l,log-sector-size=${blockSize}`,
+      '-device',
+      `nvme-ns,drive=${node},bus=${id},nsid=${i + 1},logical_block_size=${blockSize},physical_block_size=${blockSize},` +
+        `atomic.nawun=${blocks(atomicBytes)},atomic.nawupf=${blocks(atomicBytes)}${boundary}`,
+    );
+  });
+  return args;
+}
+
+/**
+ * Boots the guest and runs `script` (sh, in the host's userland chrooted, in
+ * the run folder) as its init. `controllers`: [{ id, blockSize, atomicBytes,
+ * boundaryBytes?, namespaces: [{ sizeBytes, init?(image) }] }]. `files`:
+ * extra files for the run folder (the guest sees it as /run/hwlab).
+ * `inspect(runDir, result)` runs before the folder is removed.
+ */
+export async function runGuest({
+  lab,
+  initramfs,
+  cache,
+  controllers,
+  script,
+  files = {},
+  timeoutMs = 600_000,
+  inspect,
+}) {
+  installHandlers();
+  const runs = path.join(cache, 'runs');
+  fs.mkdirSync(runs, { recursive: true });
+  const runDir = fs.mkdtempSync(path.join(runs, 'run-'));
+  const removeRun = () => fs.rmSync(runDir, { recursive: true, force: true });
+  cleanups.add(removeRun);
+  try {
+    const share = path.join(runDir, 'share');
+    fs.mkdirSync(share);
+    fs.writeFileSync(path.join(share, 'guest.sh'), script, { mode: 0o755 });
+    for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(share, name), text);
+    const args = [
+      '--library-path',
+      lab.qemu.libraryPath,
+      lab.qemu.binary,
+      '-L',
+      firmwareDir(lab, cache),
+      '-machine',
+      'q35',
+      '-accel',
+      'tcg,thread=multi',
+      '-cpu',
+      'max',
+      '-smp',
+      '2',
+      '-m',
+      '2G',
+      '-nographic',
+      '-vga',
+      'none',
+      '-no-reboot',
+      '-nic',
+      'none',
+      '-kernel',
+      lab.kernel,
+      '-initrd',
+      initramfs,
+      '-append',
+      'console=ttyS0 rdinit=/init panic=-1 quiet',
+      '-virtfs',
+      'local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap',
+      '-virtfs',
+      `local,path=${share},mount_tag=share,security_model=none,multidevs=remap`,
+      ...controllers.flatMap((c) => controllerArgs(c, runDir)),
+    ];
+    const consolePath = path.join(runDir, 'console.log');
+    const consoleFd = fs.openSync(consolePath, 'w');
+    const started = Date.now();
+    const child = spawn(lab.qemu.loader, args, {
+      stdio: ['ignore', consoleFd, consoleFd],
+      env: { ...process.env, QEMU_MODULE_DIR: lab.qemu.moduleDir },
+    });
+    fs.closeSync(consoleFd);
+    live.add(child);
+    const exit = await new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        resolve({ timedOut: true });
+      }, timeoutMs);
+      child.on('error', (error) => {
+        clearTimeout(timer);
+        resolve({ error });
+      });
+      child.on('exit', (code, signal) => {
+        clearTimeout(timer);
+        resolve({ code, signal });
+      });
+    });
+    live.delete(child);
+    const read = (name) =>
+      fs.existsSync(path.join(share, name)) ? fs.readFileSync(path.join(share, name), 'utf8') : '';
+    const consoleText = fs.readFileSync(consolePath, 'utf8');
+    const statusText = read('guest.status').trim();
+    const result = {
+      seconds: (Date.now() - started) / 1000,
+      status: statusText === '' ? null : Number(statusText),
+      log: read('guest.log'),
+      console: consoleText,
+      qemu: exit,
+      runDir,
+      share,
+    };
+    if (exit.error) throw new Error(`QEMU did not start: ${exit.error.message}`);
+    if (exit.timedOut)
+      throw new Error(`the guest did not finish within ${timeoutMs / 1000} s (killed); console: ${tail(consoleText)}`);
+    if (result.status === null) {
+      throw new Error(
+        `the guest's script never finished (QEMU exit ${exit.code ?? exit.signal}); console: ${tail(consoleText)}`,
+      );
+    }
+    if (inspect) await inspect(runDir, result);
+    return result;
+  } finally {
+    killAll();
+    removeRun();
+    cleanups.delete(removeRun);
+  }
+}
+
+function tail(text, lines = 6) {
+  return text.trim().split('\n').slice(-lines).join(' | ');
+}
+
+/** True when a process of ours still runs QEMU (for the final check). */
+export function qemuRunning() {
+  return live.size > 0 || spawnSync('pgrep', ['-P', String(process.pid), 'qemu']).status === 0;
+}
