@@ -8,7 +8,9 @@
 # test/arm64.test.ts (its arm64 Node is of the host's major) and
 # test/runtimes.test.ts (Bun, Deno); and, for time, test/crash.test.ts
 # (about a minute a run: the crash lab replays block-layer write logs, and
-# runs on the machine's Node in the main run). UNTORN_MATRIX_EXCLUDE
+# runs on the machine's Node in the main run) and test/pglite-crash.test.ts
+# (one to two minutes: PGlite restarts after each crash; test/pglite.test.ts
+# still runs on every Node). UNTORN_MATRIX_EXCLUDE
 # replaces that last part (space-separated files; empty: run them all), and
 # UNTORN_MATRIX names the runtimes (default: node22 node24).
 #
@@ -19,7 +21,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 majors=(${UNTORN_MATRIX:-node22 node24})
-exclude=(test/arm64.test.ts test/runtimes.test.ts ${UNTORN_MATRIX_EXCLUDE-test/crash.test.ts})
+exclude=(test/arm64.test.ts test/runtimes.test.ts ${UNTORN_MATRIX_EXCLUDE-test/crash.test.ts test/pglite-crash.test.ts})
 args=()
 for f in "${exclude[@]}"; do args+=(--exclude "$f"); done
 

@@ -11,6 +11,7 @@ import { PGlite } from '@electric-sql/pglite';
 import { describe, expect, it } from 'vitest';
 import { openPGlite, UntornFS } from '../dist/pglite/index.js';
 import { describeFs, fixture, tempPath } from './helpers/filesystems';
+import { isRelationFile } from '../dist/pglite/names.js';
 import { copyOfTemplate, WORKER } from './pglite-helpers';
 
 const run = promisify(execFile);
@@ -41,6 +42,28 @@ describe('untorn/pglite without @electric-sql/pglite', () => {
     expect(out.error.message).toMatch(
       /^untorn\/pglite needs the package @electric-sql\/pglite .*npm install @electric-sql\/pglite$/,
     );
+  });
+});
+
+describe('which files are relation files', () => {
+  it.each([
+    ['base/5/16384', true],
+    ['base/5/16384_fsm', true],
+    ['base/5/16384_vm', true],
+    ['base/5/16384_init', true],
+    ['base/5/16384.1', true],
+    ['base/5/16384_vm.12', true],
+    ['global/1262', true],
+    ['global/pg_control', false],
+    ['global/pg_filenode.map', false],
+    ['base/5/pg_internal.init', false],
+    ['base/5/PG_VERSION', false],
+    ['base/pgsql_tmp/pgsql_tmp42.0', false],
+    ['pg_wal/000000010000000000000001', false],
+    ['pg_xact/0000', false],
+    ['base/5/16384_xyz', false],
+  ])('%s: %s', (rel, expected) => {
+    expect(isRelationFile(rel)).toBe(expected);
   });
 });
 
