@@ -11,7 +11,9 @@ import { PGlite } from '@electric-sql/pglite';
 import { describe, expect, it } from 'vitest';
 import { openPGlite, UntornFS } from '../dist/pglite/index.js';
 import { describeFs, fixture, tempPath } from './helpers/filesystems';
+import { amcheck } from '@electric-sql/pglite/contrib/amcheck';
 import { isRelationFile } from '../dist/pglite/names.js';
+import { amcheckAll } from './pglite-check.mjs';
 import { copyOfTemplate, WORKER } from './pglite-helpers';
 
 const run = promisify(execFile);
@@ -190,7 +192,7 @@ describeFs('openPGlite on XFS', () => {
 });
 
 describeFs('openPGlite on ext4', () => {
-  it('redoes an interrupted first open, with full_page_writes on when asked', async () => {
+  it('redoes an interrupted first open, with full_page_writes on when asked; DDL that truncates, unlinks and copies relation files', async () => {
     const dir = tempPath(fixture('ext4'), 'pgdata');
     // What a crash during the first open's copy leaves: the marker, part of a cluster.
     fs.mkdirSync(path.join(dir, 'base', '1'), { recursive: true });
@@ -205,8 +207,26 @@ describeFs('openPGlite on ext4', () => {
       expect((await db.query<{ x: number }>('SELECT 1 + 1 AS x')).rows[0].x).toBe(2);
       expect(fs.existsSync(path.join(dir, 'untorn.init'))).toBe(false);
       expect(fs.statSync(path.join(dir, 'base', '1', '1259')).size % 8192).toBe(0);
+      // Relation files truncated (VACUUM), unlinked (DROP), rewritten (VACUUM FULL), copied and removed (databases).
+      await db.exec(`CREATE TABLE big (id int PRIMARY KEY, v text);
+        INSERT INTO big SELECT g, repeat('y', 200) FROM generate_series(1, 20000) g; DELETE FROM big WHERE id > 100`);
+      await db.exec('VACUUM big');
+      await db.exec('CHECKPOINT');
+      await db.exec('CREATE TABLE gone (id int); INSERT INTO gone SELECT generate_series(1, 1000); DROP TABLE gone');
+      await db.exec('TRUNCATE big; INSERT INTO big SELECT g, md5(g::text) FROM generate_series(1, 500) g');
+      await db.exec('VACUUM FULL big');
+      await db.exec('CREATE DATABASE other');
+      await db.exec('CHECKPOINT');
+      await db.exec('DROP DATABASE other');
     } finally {
       await db.close();
+    }
+    const again = await openPGlite(dir, { untorn: { fullPageWrites: true }, extensions: { amcheck } });
+    try {
+      expect((await again.query<{ n: number }>('SELECT count(*)::int AS n FROM big')).rows[0].n).toBe(500);
+      expect((await amcheckAll(again)).damage).toEqual([]);
+    } finally {
+      await again.close();
     }
   });
 
