@@ -190,6 +190,17 @@ describe('resolveBenchConfig', () => {
     );
   });
 
+  it("takes journal when named, within a journal's page sizes", () => {
+    expect(resolve({ strategies: ['journal', 'doublewrite'] }).strategies).toEqual(['journal', 'doublewrite']);
+    expect(codeOf(() => resolve({ strategies: ['journal'], pageSize: 2048 }))).toBe('ERR_OUT_OF_RANGE');
+    expect(codeOf(() => resolve({ strategies: ['journal'], pageSize: 131072 }))).toBe('ERR_OUT_OF_RANGE');
+    expect(resolve({ strategies: ['journal'], batch: 4096 }).batch).toBe(4096);
+    const base = resolve({ strategies: ['doublewrite'] });
+    expect(bytesNeeded({ ...base, strategies: ['doublewrite', 'journal'] })).toBeGreaterThan(
+      bytesNeeded(base) + base.pages * base.pageSize + 4 * 1024 * 1024,
+    );
+  });
+
   it('refuses an empty, non-array, unknown or repeated strategy list', () => {
     for (const strategies of [[], 'atomic', null, {}, ['fast'], ['atomic', 'Atomic'], ['atomic', 3]]) {
       expect(code({ strategies })).toBe('ERR_INVALID_ARG_VALUE');

@@ -233,6 +233,52 @@ describeFs('bench settings', () => {
     expect(text.stdout).toMatch(/^pagefile \(doublewrite\)\s+1\s/m);
   });
 
+  it('writes through a journal with --strategies journal, blocking at depth 1 and async above', async () => {
+    const dir = freshDir(fixture('xfs4k'));
+    const report = await bench({ ...SHORT, dir, strategies: ['journal', 'doublewrite'] });
+    const { journal, doublewrite } = byStrategy(report);
+    expect(journal.journal).toEqual({
+      strategy: 'doublewrite',
+      reason: expect.stringMatching(/slower than double-write: pages are double-written/),
+    });
+    expect(journal.pageFile).toBeUndefined();
+    expect(journal.pagesWritten).toBe(320);
+    expect(journal.depthReached).toBe(1);
+    // The same pages in the same order; read back through the journal afterwards (the run would fail otherwise).
+    expect(journal.pagesDigest).toBe(doublewrite.pagesDigest);
+    // The journal's fdatasync, then the file's: what raw doublewrite owes, and the same bytes to the device.
+    expect(journal.flushesPerPage).toBeCloseTo(2 / 16);
+    expect(journal.deviceBytesPerPage).toBeGreaterThan(1.5 * 4096 * 4);
+    expect(report.notes.join('\n')).toMatch(/^journal: strategy doublewrite: .*--sync does not apply/m);
+    expect(listing(dir)).toEqual([]);
+
+    const async = await bench({ ...SHORT, dir, depth: 4, strategies: ['doublewrite', 'journal'] });
+    const r = byStrategy(async);
+    expect(r.journal.pagesWritten).toBe(320);
+    expect(r.journal.pagesDigest).toBe(r.doublewrite.pagesDigest);
+    expect(r.journal.flushesPerPage).toBeCloseTo(2 / 16);
+    expect(r.journal.depthReached).toBeGreaterThanOrEqual(1);
+    expect(listing(dir)).toEqual([]);
+
+    const text = await cli([
+      'bench',
+      dir,
+      '--strategies',
+      'journal',
+      '--pages',
+      '256',
+      '--batch',
+      '16',
+      '--writes',
+      '64',
+      '--rounds',
+      '1',
+    ]);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(/^journal \(doublewrite\)\s+1\s/m);
+    expect(listing(dir)).toEqual([]);
+  });
+
   it('writes sequential pages and runs for a duration', async () => {
     const dir = freshDir(fixture('xfs4k'));
     const report = await bench({
@@ -321,6 +367,19 @@ describeFs('bench where atomic writes are unsupported', () => {
     expect(report.verdict).toMatch(/unsupported/);
     const r = byStrategy(report);
     expect(r.doublewrite.deviceBytesPerPage! / r.unprotected.deviceBytesPerPage!).toBeGreaterThan(1.5);
+    expect(listing(dir)).toEqual([]);
+  });
+
+  it('writes through a journal on ext4, which double-writes there', async () => {
+    const dir = freshDir(fixture('ext4'));
+    const report = await bench({ ...SHORT, dir, strategies: ['journal', 'unprotected'] });
+    const { journal, unprotected } = byStrategy(report);
+    expect(journal.journal).toEqual({
+      strategy: 'doublewrite',
+      reason: expect.stringMatching(/cannot write atomically here/),
+    });
+    expect(journal.pagesDigest).toBe(unprotected.pagesDigest);
+    expect(journal.deviceBytesPerPage! / unprotected.deviceBytesPerPage!).toBeGreaterThan(1.5);
     expect(listing(dir)).toEqual([]);
   });
 

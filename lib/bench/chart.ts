@@ -18,6 +18,7 @@ const COLOURS: Record<Strategy, string> = {
   doublewrite: '#e0822a',
   unprotected: '#8f8f8f',
   pagefile: '#2f9e5b',
+  journal: '#8e44ad',
 };
 
 /** The percentiles drawn, lightest for the rarest so the typical case stands out. */

@@ -1,4 +1,4 @@
-// `untorn bench` as a library function: the strategies (three ways of writing pages by hand, and a page file) write the same
+// `untorn bench` as a library function: the strategies (three ways of writing pages by hand, a page file and a journal) write the same
 // pages in the same order to their own preallocated files in a temporary
 // directory, in interleaved rounds after an uncounted warm-up, while the
 // block device's own counters say what reached it. The files are checked
@@ -10,6 +10,7 @@ import { performance } from 'node:perf_hooks';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { open, type AtomicFile } from '../atomic-file';
 import { openPageFile, type PageFile } from '../page-file/page-file';
+import { openJournal, type Journal } from '../journal/journal';
 import { ioEngine, takeInFlightPeak, threadPoolSize } from '../engine';
 import { allocAligned } from '../buffers';
 import { blockDeviceLimits, rawStat } from '../capabilities';
@@ -118,6 +119,25 @@ async function preallocatePageFile(
   }
 }
 
+/** Makes the journal strategy's data file (every page written once, durable, as a database's file would be) and opens it through a journal. */
+async function openJournalLane(
+  work: string,
+  config: BenchConfig,
+  signal: AbortSignal | undefined,
+  opened: { close(): Promise<void> }[],
+): Promise<NonNullable<StrategyFiles['journal']>> {
+  const dataPath = path.join(work, 'journal.data');
+  const data = await open(dataPath, 'w+', 0o600);
+  try {
+    await preallocate(data, config, signal);
+  } finally {
+    await data.close();
+  }
+  const journal = await openJournal(path.join(work, 'journal'), { pageSize: config.pageSize });
+  opened.push(journal);
+  return { journal, file: await journal.openFile(dataPath, 'r+') };
+}
+
 function verifyFailed(lane: Lane, page: number, found: number): BenchError {
   return new BenchError(
     'ERR_BENCH_VERIFY',
@@ -129,7 +149,23 @@ function verifyFailed(lane: Lane, page: number, found: number): BenchError {
 /** Reads a strategy's file back: every page must hold the last write it was given. */
 async function verify(lane: Lane, config: BenchConfig, signal: AbortSignal | undefined): Promise<void> {
   const { pageSize, pages } = config;
-  const { pageFile } = lane.files;
+  const { pageFile, journal } = lane.files;
+  if (journal) {
+    // Through the journal's read, in chunks.
+    const pagesPerChunk = Math.max(1, Math.floor(PREALLOC_CHUNK / pageSize));
+    const chunk = Buffer.alloc(pagesPerChunk * pageSize);
+    for (let first = 0; first < pages; first += pagesPerChunk) {
+      signal?.throwIfAborted();
+      const count = Math.min(pagesPerChunk, pages - first);
+      await journal.file.read(chunk.subarray(0, count * pageSize), first * pageSize);
+      for (let i = 0; i < count; i++) {
+        const page = first + i;
+        const found = readStamp(chunk.subarray(i * pageSize, (i + 1) * pageSize), page);
+        if (found !== lane.lastWrite[page]) throw verifyFailed(lane, page, found);
+      }
+    }
+    return;
+  }
   if (pageFile) {
     // Through readPage: its checksum and page number are checked too.
     for (let page = 0; page < pages; page++) {
@@ -236,6 +272,14 @@ function summarize(lane: Lane, config: BenchConfig, counted: boolean): Omit<Stra
     ...(lane.files.pageFile
       ? { pageFile: { strategy: lane.files.pageFile.strategy, reason: lane.files.pageFile.strategyReason } }
       : {}),
+    ...(lane.files.journal
+      ? {
+          journal: {
+            strategy: lane.files.journal.journal.strategy,
+            reason: lane.files.journal.journal.strategyReason,
+          },
+        }
+      : {}),
   };
 }
 
@@ -272,7 +316,7 @@ export async function bench(options: BenchOptions = {}): Promise<BenchReport> {
   await checkSpace(dir, config);
 
   const work = await fsp.mkdtemp(path.join(dir, '.untorn-bench-'));
-  const opened: (AtomicFile | PageFile)[] = [];
+  const opened: (AtomicFile | PageFile | Journal)[] = [];
   const openFile = async (name: string) => {
     const file = await open(path.join(work, name), 'w+', 0o600);
     opened.push(file);
@@ -305,7 +349,15 @@ export async function bench(options: BenchOptions = {}): Promise<BenchReport> {
       progress({ phase: 'prepare', round: 0, strategy, fraction: index / config.strategies.length });
       let data: AtomicFile | null = null;
       let pageFile: PageFile | null = null;
-      if (strategy === 'pagefile') {
+      let journal: StrategyFiles['journal'] = null;
+      if (strategy === 'journal') {
+        journal = await openJournalLane(work, config, signal, opened);
+        notes.push(
+          `journal: strategy ${journal.journal.strategy}: ${journal.journal.strategyReason}; each page a writePage, ` +
+            'one commit per batch (depth 1: writePageSync and commitSync; above: the async calls, a batch at once); ' +
+            'made durable by the journal itself (--sync does not apply)',
+        );
+      } else if (strategy === 'pagefile') {
         pageFile = await openPageFile(path.join(work, 'pagefile.data'), {
           pageSize: config.pageSize,
           batchPages: config.batch,
@@ -329,7 +381,7 @@ export async function bench(options: BenchOptions = {}): Promise<BenchReport> {
       }
       lanes.push({
         strategy,
-        files: { data, doublewrite, pageFile },
+        files: { data, doublewrite, pageFile, journal },
         sequence: new PageSequence(config.pages, config.pattern, SEED),
         digest: createHash('sha256'),
         lastWrite: new Uint32Array(config.pages),

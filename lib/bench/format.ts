@@ -27,7 +27,11 @@ function describeRun(report: BenchReport): string {
 
 function figures(r: StrategyResult): string[] {
   return [
-    r.pageFile ? `${r.strategy} (${r.pageFile.strategy})` : r.strategy,
+    r.pageFile
+      ? `${r.strategy} (${r.pageFile.strategy})`
+      : r.journal
+        ? `${r.strategy} (${r.journal.strategy})`
+        : r.strategy,
     String(r.depthReached),
     formatCount(r.pagesPerSec),
     `${formatCount(r.pagesPerSecRange.min)}..${formatCount(r.pagesPerSecRange.max)}`,

@@ -1,6 +1,7 @@
 // A bench's settings: defaults, and the one place they are checked, before
 // anything is created on disk. Errors are Node's argument errors.
 import { invalidArgType, invalidArgValue, outOfRange } from '../errors';
+import { JOURNAL_AREA_BYTES } from '../journal/journal';
 import { GROWTH_BYTES } from '../page-file/page-file';
 import {
   DEFAULT_PAGE_SIZE,
@@ -34,7 +35,8 @@ export interface BenchOptions {
   pages?: number;
   /**
    * Default: atomic, doublewrite, unprotected; atomic is left out (with a note) where the file cannot write
-   * atomically at all. 'pagefile' adds a PageFile with the strategy it picks (pageSize 4096..65536, batch <= 1024).
+   * atomically at all. 'pagefile' adds a PageFile with the strategy it picks (pageSize 4096..65536, batch <= 1024),
+   * 'journal' a file written through a Journal with the strategy it picks (pageSize 4096..65536).
    */
   strategies?: Strategy[];
   rounds?: number;
@@ -123,6 +125,11 @@ export function resolveBenchConfig(options: BenchOptions): BenchConfig & { expli
       throw outOfRange('pageSize', `a power of two >= ${min} && <= ${max} for the pagefile strategy`, pageSize);
     if (batch > MAX_BATCH_PAGES) throw outOfRange('batch', `<= ${MAX_BATCH_PAGES} for the pagefile strategy`, batch);
   }
+  if (strategies.includes('journal')) {
+    const [min, max] = PAGE_FILE_PAGE_SIZES;
+    if (pageSize < min || pageSize > max)
+      throw outOfRange('pageSize', `a power of two >= ${min} && <= ${max} for the journal strategy`, pageSize);
+  }
   return {
     pageSize,
     batch,
@@ -144,7 +151,9 @@ export function bytesNeeded(config: BenchConfig): number {
   const doublewrite = config.strategies.includes('doublewrite') ? config.batch * config.pageSize : 0;
   // A page file has its header pages, a chunk of growth, and its doublewrite file.
   const pageFile = config.strategies.includes('pagefile') ? GROWTH_BYTES + (config.batch + 4) * config.pageSize : 0;
+  // A journal has its header page and its batch area.
+  const journal = config.strategies.includes('journal') ? JOURNAL_AREA_BYTES + config.pageSize : 0;
   // Copy-on-write atomic writes need room for a batch of new blocks, and the
   // filesystem keeps some space for itself.
-  return files + doublewrite + pageFile + config.batch * config.pageSize + 16 * 1024 * 1024;
+  return files + doublewrite + pageFile + journal + config.batch * config.pageSize + 16 * 1024 * 1024;
 }

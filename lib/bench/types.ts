@@ -4,9 +4,12 @@ import type { BlockDeviceLimits } from '../info';
 import type { AtomicWriteInfo } from '../info';
 import type { AtomicPath } from '../stack';
 
-export type Strategy = 'atomic' | 'doublewrite' | 'unprotected' | 'pagefile';
-/** Every strategy a bench takes; 'pagefile' writes through a PageFile, with the strategy it picks itself. */
-export const STRATEGIES: readonly Strategy[] = ['atomic', 'doublewrite', 'unprotected', 'pagefile'];
+export type Strategy = 'atomic' | 'doublewrite' | 'unprotected' | 'pagefile' | 'journal';
+/**
+ * Every strategy a bench takes; 'pagefile' writes through a PageFile and 'journal' through a Journal,
+ * each with the strategy it picks itself.
+ */
+export const STRATEGIES: readonly Strategy[] = ['atomic', 'doublewrite', 'unprotected', 'pagefile', 'journal'];
 /** What a bench runs unless told otherwise: the three ways of writing pages by hand. */
 export const DEFAULT_STRATEGIES: readonly Strategy[] = ['atomic', 'doublewrite', 'unprotected'];
 
@@ -100,6 +103,8 @@ export interface StrategyResult {
   vsUnprotected: VsUnprotected | null;
   /** For 'pagefile': the strategy the page file picked, and why. */
   pageFile?: { strategy: 'atomic' | 'doublewrite' | 'unprotected'; reason: string };
+  /** For 'journal': the strategy the journal picked, and why. */
+  journal?: { strategy: 'atomic' | 'doublewrite'; reason: string };
 }
 
 /** The engine the async writes ran on (ioEngine()), with the pool's size where that was it. */

@@ -40,7 +40,9 @@ subdirectory of DIR and are removed afterwards.
   --rounds N           interleaved rounds the measurement is split into (default ${DEFAULTS.rounds})
   --strategies LIST    comma-separated: ${STRATEGIES.join(',')} (default:
                        ${DEFAULT_STRATEGIES.join(',')}); pagefile writes through a page file
-                       (openPageFile) with the strategy it picks for the stack
+                       (openPageFile), journal through a journal (openJournal, a
+                       commit per batch; depth 1: the blocking calls), each with
+                       the strategy it picks for the stack
   --json               print the report as one JSON document
   --svg FILE           also write a chart of the results to FILE`;
 

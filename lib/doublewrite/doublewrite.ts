@@ -15,20 +15,29 @@ import {
   batchAreaOffset,
   batchHeaderBytes,
   copyMatches,
-  copySeal,
+  crcOf,
   decodeBatchHeader,
   decodeHeader,
   encodeBatchHeader,
   encodeHeader,
+  type BatchEntry,
   type BatchHeader,
   type BatchTarget,
   type FileHeader,
   type HeaderReading,
 } from './format';
 
+/** A copy's slot in the area's buffer, and the same bytes but its last 4 (what its seal's CRC covers). */
+export interface Slot {
+  image: Buffer;
+  body: Buffer;
+}
+
 /** The batch area of one doublewrite file, and the aligned buffer its batches are built in. */
 export class BatchArea {
   readonly buffer: Buffer;
+  /** The slots after a header of a given size, made once per size (no views made per batch). */
+  #slots = new Map<number, Slot[]>();
 
   constructor(
     readonly io: PageIo,
@@ -47,8 +56,22 @@ export class BatchArea {
 
   /** Copy `i`'s slot in the buffer, for a batch whose header is `headerBytes` long. */
   slot(headerBytes: number, i: number): Buffer {
-    const at = headerBytes + i * this.pageSize;
-    return this.buffer.subarray(at, at + this.pageSize);
+    return this.slots(headerBytes)[i].image;
+  }
+
+  /** Every slot of the buffer after a header of `headerBytes`. */
+  slots(headerBytes: number): readonly Slot[] {
+    let slots = this.#slots.get(headerBytes);
+    if (slots === undefined) {
+      const { pageSize } = this;
+      const count = Math.floor((this.areaBytes - headerBytes) / pageSize);
+      slots = Array.from({ length: count }, (_, i) => {
+        const image = this.buffer.subarray(headerBytes + i * pageSize, headerBytes + (i + 1) * pageSize);
+        return { image, body: image.subarray(0, pageSize - 4) };
+      });
+      this.#slots.set(headerBytes, slots);
+    }
+    return slots;
   }
 }
 
@@ -70,39 +93,44 @@ export interface Progress {
 }
 
 /** In-place writes, one per target file, each with its fdatasync; together when async. */
-function inPlace(files: readonly PageIo[], writes: { target: number; buffer: Buffer; position: number }[]) {
-  const byTarget = new Map<number, { buffer: Buffer; position: number }[]>();
-  for (const { target, buffer, position } of writes) {
-    const list = byTarget.get(target) ?? [];
-    list.push({ buffer, position });
-    byTarget.set(target, list);
+function inPlace(
+  files: readonly PageIo[],
+  writes: readonly { target: number; position: number }[],
+  images: (i: number) => Buffer,
+) {
+  const byTarget: { buffer: Buffer; position: number }[][] = files.map(() => []);
+  for (let i = 0; i < writes.length; i++) {
+    byTarget[writes[i].target].push({ buffer: images(i), position: writes[i].position });
   }
-  return all([...byTarget].map(([target, entries]) => files[target].write(entries, false, true)));
+  return all(
+    byTarget.flatMap((entries, target) => (entries.length > 0 ? [files[target].write(entries, false, true)] : [])),
+  );
 }
 
 /** The write order of a double-write, for a batch already in the area's slots. */
 export function* writeThrough(area: BatchArea, batch: Batch, progress: Progress): Procedure<void> {
   const { pageSize } = area;
-  const slots = batch.writes.map((_, i) => area.slot(batch.headerBytes, i));
-  const header: BatchHeader = {
-    seq: batch.seq,
-    ownerId: area.ownerId,
-    pageSize,
-    targets: batch.targets,
-    entries: batch.writes.map((w, i) => ({ ...w, ...(batch.seals?.[i] ?? copySeal(slots[i])) })),
-  };
+  const slots = area.slots(batch.headerBytes);
+  const { writes, seals } = batch;
+  const entries: BatchEntry[] = new Array(writes.length);
+  for (let i = 0; i < writes.length; i++) {
+    const { image, body } = slots[i];
+    const seal = seals?.[i];
+    entries[i] = {
+      target: writes[i].target,
+      position: writes[i].position,
+      crc: seal ? seal.crc : crcOf(body),
+      tail: seal ? seal.tail : image.readUInt32LE(pageSize - 4),
+    };
+  }
+  const header: BatchHeader = { seq: batch.seq, ownerId: area.ownerId, pageSize, targets: batch.targets, entries };
   encodeBatchHeader(area.buffer, header);
-  const bytes = batch.headerBytes + slots.length * pageSize;
+  const bytes = batch.headerBytes + writes.length * pageSize;
   yield* perform(
     area.io.write([{ buffer: area.buffer.subarray(0, bytes), position: batchAreaOffset(pageSize) }], false, true),
   );
   progress.inPlace = true;
-  yield* perform(
-    inPlace(
-      batch.files,
-      batch.writes.map((w, i) => ({ ...w, buffer: slots[i] })),
-    ),
-  );
+  yield* perform(inPlace(batch.files, writes, (i) => slots[i].image));
 }
 
 /** Marks the area as holding nothing to replay (sequence `seq` carries on), durably. */
@@ -186,12 +214,7 @@ export function* homesToRestore(
 /** Writes the restores in place, makes each file durable, then retires the area. */
 export function* restore(area: BatchArea, files: readonly (PageIo | null)[], restores: Restore[], seq: bigint) {
   if (restores.length > 0) {
-    yield* perform(
-      inPlace(
-        files as PageIo[],
-        restores.map((r) => ({ target: r.target, buffer: r.image, position: r.position })),
-      ),
-    );
+    yield* perform(inPlace(files as PageIo[], restores, (i) => restores[i].image));
   }
   yield* retire(area, seq);
 }

@@ -76,6 +76,13 @@ interface Page {
   stamp: number;
 }
 
+/** atomic: an async page write waiting for the end of the turn, to go down with the others. */
+interface TogetherWrite {
+  page: Page;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
 /** One file under the journal, shared by every JournaledFile open on it. */
 class Guarded {
   /** Descriptors replaced by a writable one, closed with the journal (a read may still use them). */
@@ -134,6 +141,8 @@ export class Journal {
   #pending = new Map<string, Page>();
   #committing = new Map<string, Page>();
   #inFlight = new Map<string, { page: Page; done: Promise<void> }>();
+  /** atomic: async writes made in this turn of the event loop, to go down together (one engine batch per file). */
+  #together: TogetherWrite[] | null = null;
   #free: Buffer[] = [];
   #stamp = 0;
   #seq: bigint;
@@ -379,9 +388,13 @@ export class Journal {
     this.#asyncOps++;
     const done = (async () => {
       try {
-        if (before) await before.catch(() => undefined);
-        this.#epoch++;
-        await page.file.io.write([{ buffer: page.image, position: page.position }], true, false).async();
+        if (before) {
+          await before.catch(() => undefined);
+          this.#epoch++;
+          await page.file.io.write([{ buffer: page.image, position: page.position }], true, false).async();
+        } else {
+          await this.#writeTogether(page);
+        }
         page.file.dirty = true;
         page.file.diskSize = Math.max(page.file.diskSize, page.position + this.pageSize);
       } finally {
@@ -393,6 +406,54 @@ export class Journal {
     })();
     this.#inFlight.set(page.key, { page, done });
     return done;
+  }
+
+  /**
+   * atomic: joins the async writes made in this turn (a caller writing a batch of pages
+   * calls writePage for each before it awaits): at the end of the turn they go down as
+   * one engine batch per file, each still its own RWF_ATOMIC write, settled on its own.
+   */
+  #writeTogether(page: Page): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (this.#together === null) {
+        const group: TogetherWrite[] = [];
+        this.#together = group;
+        queueMicrotask(() => {
+          this.#together = null;
+          this.#submitTogether(group);
+        });
+      }
+      this.#together!.push({ page, resolve, reject });
+    });
+  }
+
+  #submitTogether(group: TogetherWrite[]): void {
+    this.#epoch++;
+    const byFile = new Map<Guarded, TogetherWrite[]>();
+    for (const write of group) {
+      const list = byFile.get(write.page.file);
+      if (list) list.push(write);
+      else byFile.set(write.page.file, [write]);
+    }
+    for (const [file, list] of byFile) {
+      const entries = list.map(({ page }) => ({ buffer: page.image, position: page.position }));
+      file.io
+        .write(entries, true, false)
+        .async()
+        .then(
+          () => list.forEach((write) => write.resolve()),
+          (err: unknown) => {
+            if (list.length === 1) return list[0].reject(err);
+            // Each write settles as it would have alone: its own error, or done.
+            const results = (err as { results?: unknown[] }).results;
+            list.forEach((write, i) => {
+              const own = results?.[i];
+              if (typeof own === 'number') write.resolve();
+              else write.reject(own instanceof Error ? own : err);
+            });
+          },
+        );
+    }
   }
 
   /** Runs `task` once the area's earlier async users are done. */
