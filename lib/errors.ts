@@ -152,6 +152,20 @@ export class JournalError extends UntornError<JournalErrorCode> {
   }
 }
 
+export type PGliteErrorCode = 'ERR_PGLITE_LOCKED';
+
+/** A PGlite data directory refused by untorn/pglite: open already, in this process or another. */
+export class PGliteError extends UntornError<PGliteErrorCode> {
+  override name = 'PGliteError';
+  readonly path: string;
+
+  constructor(code: PGliteErrorCode, message: string, details: { path: string }) {
+    super(code, message);
+    this.path = details.path;
+    hideInternalFrames(this);
+  }
+}
+
 /** What Node's fs errors carry. */
 export interface SystemError extends Error {
   errno: number;
