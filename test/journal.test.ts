@@ -609,6 +609,32 @@ describeFs('journals', () => {
       trackSync(openJournalSync(jpath, { pageSize: 4096 })).closeSync();
     });
 
+    it('ERR_JOURNAL_BUSY: a blocking call that writes or syncs while an async commit is in flight; held writes and reads go on', async () => {
+      const dir = newDir(name);
+      const j = await track(openJournal(path.join(dir, 'journal'), { pageSize: 4096 }));
+      const file = path.join(dir, 'data');
+      const f = await j.openFile(file, 'w+');
+      for (let i = 0; i < 8; i++) await f.writePage(page(4096, 0, i, 1), i * 4096);
+      const commit = j.commit(); // in flight: the blocking calls cannot wait for it
+      for (const call of [() => j.commitSync(), () => f.datasyncSync(), () => f.truncateSync(0), () => j.closeSync()]) {
+        const err = thrown(call);
+        expect(err).toBeInstanceOf(JournalError);
+        expect(err.code).toBe('ERR_JOURNAL_BUSY');
+      }
+      // A held write and a read are no writes or syncs to the disk: they go on.
+      f.writePageSync(page(4096, 0, 8, 1), 8 * 4096);
+      const back = Buffer.alloc(4096);
+      expect(f.readSync(back, 8 * 4096)).toBe(4096);
+      expect(back.equals(page(4096, 0, 8, 1))).toBe(true);
+      await commit;
+      // Once it is done, the blocking calls work again, and nothing was lost.
+      j.commitSync();
+      const onDisk = fs.readFileSync(file);
+      expect(onDisk.length).toBe(9 * 4096);
+      for (let i = 0; i < 9; i++)
+        expect(onDisk.subarray(i * 4096, (i + 1) * 4096).equals(page(4096, 0, i, 1))).toBe(true);
+    });
+
     it('maxPendingBytes forces a commit: the pages are on disk without one', async () => {
       const dir = newDir(name);
       const j = await track(openJournal(path.join(dir, 'journal'), { pageSize: 4096, maxPendingBytes: 4 * 4096 }));
