@@ -162,7 +162,8 @@ export async function runGuest({
       '-initrd',
       initramfs,
       '-append',
-      'console=ttyS0 rdinit=/init panic=-1 quiet',
+      // The checkout stays visible in the guest wherever it is (init: hwlab_keep).
+      `console=ttyS0 rdinit=/init panic=-1 quiet hwlab_keep=${path.resolve(import.meta.dirname, '../..')}`,
       '-virtfs',
       'local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap',
       '-virtfs',

@@ -87,11 +87,17 @@ mount -t devtmpfs dev /dev
 for m in $(cat /modules.order); do insmod /modules/$m.ko || echo "hwlab-init: insmod $m failed"; done
 H=/mnt/host
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,cache=loose,ro host $H || poweroff -f
+# hwlab_keep (from the kernel command line): the checkout, which may sit under
+# /tmp, /run or /dev/shm (a CI clone in /tmp): kept visible under the tmpfs.
+if [ -n "$hwlab_keep" ]; then mkdir -p /keep && mount -o bind "$H$hwlab_keep" /keep; fi
 for d in tmp run; do mount -t tmpfs -o mode=1777 tmpfs $H/$d; done
 mount -t proc proc $H/proc
 mount -t sysfs sys $H/sys
 mount -t devtmpfs dev $H/dev
 mkdir -p $H/dev/shm && mount -t tmpfs -o mode=1777 tmpfs $H/dev/shm
+if [ -n "$hwlab_keep" ] && [ ! -e "$H$hwlab_keep/package.json" ]; then
+  mkdir -p "$H$hwlab_keep" && mount -o move /keep "$H$hwlab_keep"
+fi
 mount -t configfs configfs $H/sys/kernel/config 2>/dev/null
 mkdir -p $H/run/hwlab
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 share $H/run/hwlab || poweroff -f
