@@ -5,6 +5,24 @@
 // and output; the caller inspects the run folder (device logs, results)
 // before it is removed. QEMU never outlives this: it is killed on timeout,
 // on any error, and when this process is interrupted or exits.
+//
+// Reuse (a smoke test of your own in the guest):
+//
+//   const lab = fetchLab(cache, log);                       // fetch.mjs
+//   const initramfs = buildInitramfs({ cache, modulesDir: lab.modules,
+//     busybox: path.join(lab.tools, 'bin/busybox') });      // initramfs.mjs
+//   const result = await runGuest({ lab, initramfs, cache,
+//     controllers: [{ id: 'g16k', blockSize: 4096, atomicBytes: 16384,
+//       namespaces: [{ sizeBytes: 512 * 1024 * 1024 }] }],
+//     script: guestScript(lab, `mkfs.xfs -q /dev/nvme0n1 && mount /dev/nvme0n1 /mnt
+//       node ${repo}/test/my-smoke.mjs /mnt > /run/hwlab/out.json`),
+//     inspect: (runDir, r) => { ... r.share/out.json, r.log, device logs ... } });
+//
+// The script runs as root in the host's userland (read-only; /tmp, /run and
+// /dev/shm are tmpfs), with the run folder at /run/hwlab (writable, read back
+// by `inspect`); its stdout and stderr are `result.log`, its exit status
+// `result.status`. Disks appear as /dev/nvmeXnY in controller, then namespace
+// order (match them by serial = controller id and nsid, as guest-suite.mjs does).
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -225,6 +243,20 @@ export async function runGuest({
 
 function tail(text, lines = 6) {
   return text.trim().split('\n').slice(-lines).join(' | ');
+}
+
+/**
+ * A guest script: `body` (sh) with the lab's guest tools (mdadm, sfdisk, from
+ * the cache) on PATH and udev-free device-mapper; it runs in the run folder.
+ */
+export function guestScript(lab, body) {
+  const tools = lab.tools;
+  return `#!/bin/sh
+export PATH=${tools}/sbin:${tools}/usr/sbin:${tools}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export LD_LIBRARY_PATH=${tools}/usr/lib/x86_64-linux-gnu:${tools}/lib/x86_64-linux-gnu
+export HOME=/tmp DM_DISABLE_UDEV=1
+${body}
+`;
 }
 
 /** True when a process of ours still runs QEMU (for the final check). */
