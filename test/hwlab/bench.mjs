@@ -91,10 +91,12 @@ export function formatBench(report) {
   const r = report.ratios;
   const lines = [
     `16 KiB pages, XFS on NVMe with 16 KiB atomic writes, ${report.rounds} interleaved rounds in one boot (median, lowest..highest round):`,
-    `  untorn bench   atomic / unprotected            ${f(r.atomicVsUnprotected)}`,
-    `  untorn bench   atomic / doublewrite            ${f(r.atomicVsDoublewrite)}`,
-    `  page files     auto (${report.strategies.auto}) / doublewrite speed   ${f(r.pageFileSpeed)}`,
-    `  page files     auto / doublewrite device bytes ${f(r.pageFileDeviceBytes)}`,
+    ...[
+      ['untorn bench: atomic / unprotected, pages/s', r.atomicVsUnprotected],
+      ['untorn bench: atomic / doublewrite, pages/s', r.atomicVsDoublewrite],
+      [`page files: auto (${report.strategies.auto}) / doublewrite, pages/s`, r.pageFileSpeed],
+      [`page files: auto (${report.strategies.auto}) / doublewrite, device bytes`, r.pageFileDeviceBytes],
+    ].map(([what, s]) => `  ${what.padEnd(56)}${f(s)}`),
     `  device bytes per page (median): page file auto ${kib(report.bytesPerPage.pageFileAuto)}, page file doublewrite ${kib(report.bytesPerPage.pageFileDoublewrite)}; bench atomic ${kib(report.bytesPerPage.atomic)}, doublewrite ${kib(report.bytesPerPage.doublewrite)}, unprotected ${kib(report.bytesPerPage.unprotected)}`,
     ...report.goals.map((g) => `  goal ${g.goal}: ${g.met ? 'met' : 'MISSED'}`),
   ];

@@ -234,7 +234,8 @@ function record(records, what, buffer, blockSize) {
  * this process, with its stdout and stderr captured; returns { code, stdout,
  * stderr }. Not a child process: a node start over 9p costs seconds in TCG,
  * and a child's io_uring is torn down by the kernel after the child is reaped
- * (liburing issue 1627), so its files could still hold the mount at umount.
+ * (its files can outlive it: liburing issue 1627), one suspect for the busy
+ * umount a run once saw right after a child `untorn bench` on that mount.
  */
 async function cli(args) {
   const captured = { stdout: '', stderr: '' };
