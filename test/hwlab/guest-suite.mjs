@@ -109,10 +109,11 @@ function build(stack, index) {
     const dir = `/tmp/hwlab/${index}`;
     fs.mkdirSync(dir, { recursive: true });
     sh('mount', [target, dir]);
-    // Nothing of ours holds the mount by now (checked before teardown), so a
-    // busy umount is the kernel still dropping a reference (an io_uring
-    // request's file, say): retry for a while without blocking the event
-    // loop, and if it stays busy, say who holds what.
+    // Nothing of ours holds the mount by now (checked before teardown). A
+    // busy umount here was once untorn's engine leaving the free of an
+    // io_uring request (and its file) to task work it never ran (fixed in
+    // native/engine.cc): retry for a while without blocking the event loop,
+    // and if it stays busy, say who holds what.
     undo.push(async () => {
       for (let attempt = 0; ; attempt++) {
         try {
@@ -232,10 +233,7 @@ function record(records, what, buffer, blockSize) {
 /**
  * Runs the CLI's own entry point (`main(argv)`, the function `untorn` runs) in
  * this process, with its stdout and stderr captured; returns { code, stdout,
- * stderr }. Not a child process: a node start over 9p costs seconds in TCG,
- * and a child's io_uring is torn down by the kernel after the child is reaped
- * (its files can outlive it: liburing issue 1627), one suspect for the busy
- * umount a run once saw right after a child `untorn bench` on that mount.
+ * stderr }. Not a child process: a node start over 9p costs seconds in TCG.
  */
 async function cli(args) {
   const captured = { stdout: '', stderr: '' };
