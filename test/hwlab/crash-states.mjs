@@ -17,7 +17,16 @@
 // anywhere else is counted ("moved") rather than trusted.
 import fs from 'node:fs';
 import { hasMagic, readSector, SECTOR } from '../crash/stamp.mjs';
-import { ACK_MAGIC, CRASH_PAGE, modeOf, PAGEFILE_TRAILER, PAGES, PLAIN_PAGE, ROUNDS, START_ID } from './crash-plan.mjs';
+import {
+  ACK_MAGIC,
+  CRASH_PAGE,
+  modeOf,
+  PAGEFILE_TRAILER,
+  PAGES as PLAN_PAGES,
+  PLAIN_PAGE,
+  ROUNDS as PLAN_ROUNDS,
+  START_ID,
+} from './crash-plan.mjs';
 import { LOG_DISCARD, readDeviceLog } from './device-log.mjs';
 
 const MODES = ['pagefile', 'atomic', 'plain'];
@@ -43,10 +52,10 @@ const ackAt = (data, base) =>
 
 /**
  * Replays the log of one namespace. `device`: { atomicBytes, boundaryBytes,
- * blockSize }. Returns { states, modes: { [mode]: { checks, torn, lost,
+ * blockSize }; the plan (pages per way, versions) defaults to crash-plan.mjs's. Returns { states, modes: { [mode]: { checks, torn, lost,
  * moved } }, acks, finalOk, errors }.
  */
-export function replayCrashStates(logFile, device) {
+export function replayCrashStates(logFile, device, { pages: PAGES = PLAN_PAGES, rounds: ROUNDS = PLAN_ROUNDS } = {}) {
   const { atomicBytes, boundaryBytes = 0, blockSize } = device;
   const entries = entriesOf(logFile);
   const fd = fs.openSync(logFile, 'r');

@@ -3,10 +3,13 @@
 // writer (crash-writer.mjs) writes stamped pages with ack markers; the host
 // replays crash states from the namespace's device log (crash-states.mjs).
 // Passes when page files ('atomic') and writeAtomic + fdatasync show 0 torn,
-// 0 lost and 0 moved pages in every state, and the control (plain 64 KiB
-// writes, larger than the atomic unit) is caught tearing.
+// 0 lost and 0 moved pages in every state, the control (plain 64 KiB writes,
+// larger than the atomic unit) is caught tearing, and the checker passes its
+// controls on made-up logs (crash-controls.mjs: a page split in four
+// commands is torn, an ack before its page is lost).
 import fs from 'node:fs';
 import path from 'node:path';
+import { crashCheckerControls } from './crash-controls.mjs';
 import { replayCrashStates } from './crash-states.mjs';
 import { guestScript, runGuest } from './guest.mjs';
 import { DISK_BYTES, GEOMETRIES } from './stacks.mjs';
@@ -41,9 +44,12 @@ cp /tmp/crash/done /run/hwlab/done`,
       report.guestSeconds = result.seconds;
     },
   });
+  // The checker first shows it sees a torn and a lost page (crash-controls.mjs).
+  report.controls = crashCheckerControls();
   const { modes } = report;
   const whole = (m) => m.checks > 0 && m.torn === 0 && m.lost === 0 && m.moved === 0;
   report.passed =
+    report.controls.every((c) => c.ok) &&
     report.errors.length === 0 &&
     report.finalOk &&
     whole(modes.pagefile) &&
@@ -82,6 +88,11 @@ export function formatCrash(report) {
   );
   lines.push(
     `${report.states} crash states from ${report.acks} acks (${report.expectedAcks} expected); last state whole: ${report.finalOk ? 'yes' : 'NO'}`,
+  );
+  lines.push(
+    `checker controls on made-up logs (whole; a page split in four commands; an ack before its page): ${report.controls
+      .map((c) => `${c.name} ${c.ok ? (c.name === 'whole' ? 'ok' : 'caught') : 'FAIL'}`)
+      .join(', ')}`,
   );
   for (const e of report.errors) lines.push(`FAIL ${e}`);
   return `${lines.join('\n')}\n`;
