@@ -266,6 +266,14 @@ void RingEngine::OnPoll(uv_poll_t* handle, int status, int) {
   auto* self = static_cast<RingEngine*>(handle->data);
   if (status < 0) return;
   self->ring_.DrainEventFd();
+  // With IORING_SETUP_DEFER_TASKRUN the kernel also signals the eventfd for
+  // task work it queued to this thread when nothing is in flight here: the
+  // free of a request an io-wq worker finished (an fdatasync, say) after its
+  // completion was reaped. That request holds its file until the work runs,
+  // so a file closed here stayed open in the kernel (umount: "target is
+  // busy", seen in the hardware lab) until the next submission. Entering the
+  // ring runs the work.
+  if (self->in_flight_ == 0 && !self->shutting_down_) self->ring_.Enter(0);
   self->Pump();
 }
 
