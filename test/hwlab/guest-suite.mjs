@@ -253,6 +253,9 @@ async function cli(args) {
   }
 }
 
+/** The PGlite smoke test runs once a run, on the first stack that can take it. */
+let pgliteDone = false;
+
 async function checkStack(stack, index) {
   const checks = [];
   const records = [];
@@ -454,6 +457,33 @@ async function checkStack(stack, index) {
           } finally {
             await journal.close();
           }
+        }
+
+        // 7 (once a run). PGlite on the hardware path: on the first filesystem where 8 KiB pages take it,
+        // openPGlite must write relation pages with RWF_ATOMIC in place (no journal copy), and a short
+        // workload, close and reopen must pass amcheck with every row there (test/pglite-hwlab-smoke.mjs).
+        if (!pgliteDone && expectedPath(8 * KiB) === 'hardware') {
+          pgliteDone = true;
+          const smoke = path.join(plan.repo, 'test', 'pglite-hwlab-smoke.mjs');
+          let out;
+          try {
+            out = sh(process.execPath, [smoke, path.join(built.target, 'pglite'), plan.repo]);
+          } catch (err) {
+            out = `${err.stdout ?? ''}${err.stderr ?? ''}`;
+          }
+          const line = out.trim().split('\n').pop() ?? '';
+          let smokeReport = null;
+          try {
+            smokeReport = JSON.parse(line);
+          } catch {
+            // not JSON: the check below fails with the output
+          }
+          facts.pglite = smokeReport;
+          check(
+            `PGlite smoke: strategy ${smokeReport?.strategy ?? '?'}, ${smokeReport?.rows ?? 0} rows, amcheck clean`,
+            smokeReport?.ok === true,
+            smokeReport ? JSON.stringify(smokeReport) : out.slice(-400),
+          );
         }
 
         // 6. untorn bench: runs everywhere; atomic left out, with the reason, where 16 KiB pages cannot be atomic.
