@@ -11,7 +11,7 @@
 // recovery are tried too. The control writes the same pages straight to the
 // files under the same faults and must show torn pages.
 import { describe, expect, it } from 'vitest';
-import { crc32c } from '../dist/index.js';
+import { isWholePage, journalPage } from './helpers/journal-pages.mjs';
 import { openJournalWith, openJournalSyncWith, type JournalStrategy } from '../dist/journal/journal.js';
 import type { PageIo, StackFacts } from '../dist/page-io.js';
 import { SimCrash, SimDisk, type Tear } from './helpers/crash-io';
@@ -54,12 +54,7 @@ function page(file: number, index: number, version: number): Buffer {
 }
 
 function makePage(file: number, index: number, version: number): Buffer {
-  const b = Buffer.alloc(P, (file * 31 + index * 7 + version * 13 + 1) & 0xff);
-  b.writeUInt32LE(file, 0);
-  b.writeUInt32LE(index, 4);
-  b.writeUInt32LE(version, 8);
-  b.writeUInt32LE(crc32c(b.subarray(0, P - 4)), P - 4);
-  return b;
+  return journalPage(P, file, index, version);
 }
 
 type Write = [file: number, index: number];
@@ -230,8 +225,7 @@ async function check(disk: SimDisk, mode: Mode, big: number, acked: Set<number>,
       if (got.equals(Buffer.alloc(P))) version = ok.find((v) => v === 0 || CUT.has(v)) ?? 0;
       else {
         version = got.readUInt32LE(8);
-        const whole =
-          got.readUInt32LE(P - 4) === crc32c(got.subarray(0, P - 4)) && got.equals(page(file, index, version));
+        const whole = isWholePage(got) && got.equals(page(file, index, version));
         if (!whole) {
           outcome.torn++;
           if (mode === 'none') continue;

@@ -19,19 +19,15 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { expect, it } from 'vitest';
-import { crc32c, openJournal } from '../dist/index.js';
+import { openJournal } from '../dist/index.js';
+import { isWholePage, journalPage } from './helpers/journal-pages.mjs';
 import { describeFs, fixture, tempPath } from './helpers/filesystems';
 
 const CHILD = path.join(__dirname, 'workers', 'journal-strace-child.mjs');
 const P = 16384;
 
 function page(file: number, index: number, version: number): Buffer {
-  const b = Buffer.alloc(P, (file * 31 + index * 7 + version * 13 + 1) & 0xff);
-  b.writeUInt32LE(file, 0);
-  b.writeUInt32LE(index, 4);
-  b.writeUInt32LE(version, 8);
-  b.writeUInt32LE(crc32c(b.subarray(0, P - 4)), P - 4);
-  return b;
+  return journalPage(P, file, index, version);
 }
 
 type Mode = 'sync' | 'async' | 'none';
@@ -146,8 +142,7 @@ async function verify(dir: string, mode: Mode, acks: Run['acks']): Promise<{ tor
       bytes.subarray(i * P, (i + 1) * P).copy(got);
       const zeros = got.equals(Buffer.alloc(P));
       const version = got.readUInt32LE(8);
-      const whole =
-        zeros || (got.readUInt32LE(P - 4) === crc32c(got.subarray(0, P - 4)) && got.equals(page(f, i, version)));
+      const whole = zeros || (isWholePage(got) && got.equals(page(f, i, version)));
       if (!whole) {
         torn++;
         continue;

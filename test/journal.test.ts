@@ -27,6 +27,7 @@ import { openJournalWith } from '../dist/journal/journal.js';
 import { directIo } from '../dist/page-io.js';
 import type { PageIo, PageIoSystem } from '../dist/page-io.js';
 import { describeFs, fixture, tempPath, type FixtureName } from './helpers/filesystems';
+import { journalPage } from './helpers/journal-pages.mjs';
 
 const ALL: FixtureName[] = ['xfs4k', 'xfs16k', 'ext4', 'tmpfs'];
 const CHILD = path.join(__dirname, 'workers', 'journal-child.mjs');
@@ -51,14 +52,7 @@ function thrown(fn: () => unknown): CodedError {
   throw new Error('expected a throw');
 }
 
-/** A page that names its file, page and version in its first bytes and fills the rest with a pattern. */
-function page(size: number, file: number, index: number, version: number): Buffer {
-  const b = Buffer.alloc(size, (file * 31 + index * 7 + version * 13 + 1) & 0xff);
-  b.writeUInt32LE(file, 0);
-  b.writeUInt32LE(index, 4);
-  b.writeUInt32LE(version, 8);
-  return b;
-}
+const page = journalPage;
 
 const dirs: string[] = [];
 const journals: Journal[] = [];

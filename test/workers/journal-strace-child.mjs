@@ -16,9 +16,10 @@
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { journalPage } from '../helpers/journal-pages.mjs';
 
 const require = createRequire(import.meta.url);
-const { allocAligned, crc32c } = require('../../dist/index.js');
+const { allocAligned } = require('../../dist/index.js');
 const { openJournalWith, openJournalSyncWith } = require('../../dist/journal/journal.js');
 const { directIo } = require('../../dist/page-io.js');
 
@@ -29,12 +30,7 @@ const side = fs.openSync(config.side, 'a');
 
 /** Page `index` of file `file` (0 a, 1 b) at `version`: names itself, a pattern, its CRC32C in the last 4 bytes. */
 export function page(file, index, version) {
-  const b = Buffer.alloc(P, (file * 31 + index * 7 + version * 13 + 1) & 0xff);
-  b.writeUInt32LE(file, 0);
-  b.writeUInt32LE(index, 4);
-  b.writeUInt32LE(version, 8);
-  b.writeUInt32LE(crc32c(b.subarray(0, P - 4)), P - 4);
-  return b;
+  return journalPage(P, file, index, version);
 }
 
 /** O_DIRECT needs an aligned buffer (the journal copies to one itself). */
