@@ -21,7 +21,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 majors=(${UNTORN_MATRIX:-node22 node24})
-exclude=(test/arm64.test.ts test/runtimes.test.ts ${UNTORN_MATRIX_EXCLUDE-test/crash.test.ts test/crash-pagefile.test.ts test/crash-journal.test.ts test/pglite-crash.test.ts})
+exclude=(test/arm64.test.ts test/runtimes.test.ts ${UNTORN_MATRIX_EXCLUDE-test/crash.test.ts test/crash-pagefile.test.ts test/crash-journal.test.ts test/crash-pglite.test.ts test/pglite-crash.test.ts})
 args=()
 for f in "${exclude[@]}"; do args+=(--exclude "$f"); done
 

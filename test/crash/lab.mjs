@@ -34,6 +34,23 @@ export const PAGES = 32;
 // escape hatch); a 64 MiB image keeps every copy and restore cheap.
 const MKFS_ENV = { ...process.env, TEST_DIR: '/tmp', TEST_DEV: '/dev/null', QA_CHECK_FS: '1' };
 
+/**
+ * The PGlite scenarios (group 'pglite'): the workload the writer runs
+ * (writer.mjs, pglite-run) and the size of their images (a PGlite data
+ * directory is about 45 MB, a 16 MiB WAL segment of it).
+ */
+export const PGLITE = {
+  accounts: 2000,
+  balance: 1000,
+  transactions: 60,
+  checkpointEvery: 10,
+  imageSize: 192 * MiB,
+};
+/** A relation file of the data directory (every fork, every segment), as lib/pglite/names.ts has it. */
+const PG_RELATION = /^pg\/(?:base\/\d+|global)\/\d+(?:_(?:fsm|vm|init))?(?:\.\d+)?$/;
+const PG_WAL = /^pg\/pg_wal\/[0-9A-F]{24}$/;
+const PG_JOURNAL = 'pg/untorn.journal';
+
 /** Pages per doublewrite batch of the page file scenarios (a call of six pages may span two). */
 const PAGEFILE_BATCH_PAGES = 4;
 
@@ -128,6 +145,29 @@ for (const [strategy, fsName] of [
   });
 }
 
+// PGlite: openPGlite (relation pages through the journal, full_page_writes
+// off) must lose nothing and tear nothing; PGlite's NodeFS as shipped (fsync
+// off) must lose acknowledged transactions; UntornFS without its journal
+// (full_page_writes off, fsync real) must show torn pages.
+for (const pglite of ['untorn', 'nodefs', 'unjournaled']) {
+  RECORDED.push({
+    name:
+      pglite === 'untorn'
+        ? 'pglite openPGlite xfs4k'
+        : pglite === 'nodefs'
+          ? 'pglite NodeFS xfs4k'
+          : 'pglite unjournaled xfs4k',
+    group: 'pglite',
+    api: 'pglite',
+    pglite,
+    fs: 'xfs4k',
+    fsType: 'xfs',
+    layout: 'pglite',
+    blockSize: 4096,
+    imageSize: PGLITE.imageSize,
+  });
+}
+
 /**
  * What is replayed: every recorded scenario with its flushes honoured, and
  * the atomic logs once more as a lying disk (flushes ignored).
@@ -176,6 +216,16 @@ export const SCENARIOS = [
   })),
 ];
 
+// PGlite: the proof ('pglite') and its two controls.
+SCENARIOS.push(
+  ...RECORDED.filter((r) => r.group === 'pglite').map((r) => ({
+    name: r.name,
+    group: r.group,
+    kind: r.pglite === 'untorn' ? 'pglite' : `pglite-${r.pglite}`,
+    recording: r.name,
+  })),
+);
+
 /**
  * With --tear-metadata: the atomic logs once more, with XFS's metadata
  * writeback (writes outside the log that carry no stamps) torn as well.
@@ -200,6 +250,9 @@ const WEIGHTS = {
   journal: 0.45,
   'journal-control': 0.15,
   'journal-lying': 0.05,
+  pglite: 0.8,
+  'pglite-nodefs': 0.08,
+  'pglite-unjournaled': 0.12,
 };
 
 // ---------------------------------------------------------------------------
@@ -284,6 +337,7 @@ export function missingPrerequisites() {
     ['mkfs.xfs', 'xfsprogs'],
     ['mkfs.ext4', 'e2fsprogs'],
     ['debugfs', 'e2fsprogs'],
+    ['filefrag', 'e2fsprogs'],
     ['xfs_db', 'xfsprogs'],
     ['xfs_io', 'xfsprogs'],
     ['losetup', 'mount'],
@@ -337,6 +391,8 @@ const held = {
   fuse: [],
   /** statectl processes (each unmounts its own mount on end of input) */
   workers: new Set(),
+  /** PGlite checkers (pglite-checker.mjs), killed before anything is unmounted */
+  checkers: new Set(),
   /** directories to remove */
   dirs: [],
 };
@@ -416,6 +472,16 @@ export function release() {
     }
   }
   held.children.clear();
+  for (const c of held.checkers) {
+    try {
+      c.proc.kill('SIGKILL');
+    } catch {
+      // gone
+    }
+    const deadline = Date.now() + 2000;
+    while (Date.now() < deadline && running(c.proc.pid)) sleepSync(10);
+  }
+  held.checkers.clear();
   for (const w of held.workers) {
     try {
       // destroy() closes the pipe at once (end() would wait for the event
@@ -661,6 +727,37 @@ function ext4JournalRegion(image) {
   return { ranges };
 }
 
+/**
+ * Extents on the device of a PGlite data directory's relation files, WAL
+ * segments and untorn's journal: one filefrag (FIEMAP, no sync: the
+ * filesystem is read-only) for all of them, in `blockSize` units.
+ */
+function pgliteRegions(mnt, blockSize) {
+  const files = [];
+  const walk = (rel) => {
+    for (const d of fs.readdirSync(path.join(mnt, rel), { withFileTypes: true })) {
+      const name = path.posix.join(rel, d.name);
+      if (d.isDirectory()) walk(name);
+      else if (PG_RELATION.test(name) || PG_WAL.test(name) || name === PG_JOURNAL) files.push(name);
+    }
+  };
+  walk('pg');
+  const out = { rel: [], wal: [], dblwr: [] };
+  const text = run('filefrag', ['-e', '-b' + blockSize, ...files.map((f) => path.join(mnt, f))]);
+  let into = null;
+  for (const line of text.split('\n')) {
+    const file = /^File size of (.*) is \d+/.exec(line);
+    if (file) {
+      const name = path.relative(mnt, file[1]);
+      into = PG_RELATION.test(name) ? out.rel : PG_WAL.test(name) ? out.wal : out.dblwr;
+      continue;
+    }
+    const ext = /^\s*\d+:\s+\d+\.\.\s*\d+:\s+(\d+)\.\.\s*(\d+):/.exec(line);
+    if (ext && into) into.push([Number(ext[1]) * blockSize, (Number(ext[2]) + 1) * blockSize]);
+  }
+  return out;
+}
+
 /** Extents of a file, from FIEMAP (xfs_io -c 'fiemap -v'). */
 function fileExtents(file) {
   return physicalExtents(file).length;
@@ -692,9 +789,18 @@ export async function record(scenario, options) {
   const started = Date.now();
 
   // 1. The base image: mkfs, the test file at version 0, unmounted clean.
-  fs.closeSync(fs.openSync(base, 'wx'));
-  fs.truncateSync(base, IMAGE_SIZE);
-  if (scenario.fsType === 'ext4') {
+  const imageSize = scenario.imageSize ?? IMAGE_SIZE;
+  const pglite = scenario.group === 'pglite';
+  // The PGlite scenarios share one base (a PGlite first open takes seconds): made once, then copied.
+  const sharedBase = pglite ? options.bases?.get('pglite') : undefined;
+  if (sharedBase) fs.copyFileSync(sharedBase.base, base);
+  else {
+    fs.closeSync(fs.openSync(base, 'wx'));
+    fs.truncateSync(base, imageSize);
+  }
+  if (sharedBase) {
+    // Made by the first PGlite scenario.
+  } else if (scenario.fsType === 'ext4') {
     // No lazy init: no background inode-table writes during the run or after a state's mount.
     run('mkfs.ext4', ['-q', '-F', '-b', '4096', '-E', 'lazy_itable_init=0,lazy_journal_init=0', base]);
   } else {
@@ -702,17 +808,24 @@ export async function record(scenario, options) {
       env: MKFS_ENV,
     });
   }
-  let dev = attachLoop(base);
-  mountXfs(dev, mnt, scenario.fsType);
+  let dev = sharedBase ? null : attachLoop(base);
+  if (dev) mountXfs(dev, mnt, scenario.fsType);
   const pagefile = scenario.group === 'pagefile';
   const journal = scenario.group === 'journal';
   const config = pagefile
     ? { dir: mnt, pageSize: PAGE_SIZE, pages: PAGES, strategy: scenario.strategy, batchPages: PAGEFILE_BATCH_PAGES }
     : journal
       ? { dir: mnt, pageSize: PAGE_SIZE, files: JOURNAL_FILES, strategy: scenario.strategy }
-      : { dir: mnt, pageSize: PAGE_SIZE, pages: PAGES, layout: scenario.layout, blockSize: scenario.blockSize };
-  runWriter({ ...config, mode: pagefile ? 'pagefile-setup' : journal ? 'journal-setup' : 'setup' });
-  const extents = fileExtents(path.join(mnt, journal ? JOURNAL_FILES[0].name : 'data'));
+      : pglite
+        ? { dir: mnt, ...PGLITE, pglite: scenario.pglite }
+        : { dir: mnt, pageSize: PAGE_SIZE, pages: PAGES, layout: scenario.layout, blockSize: scenario.blockSize };
+  const setup = sharedBase
+    ? sharedBase.setup
+    : runWriter({
+        ...config,
+        mode: pagefile ? 'pagefile-setup' : journal ? 'journal-setup' : pglite ? 'pglite-setup' : 'setup',
+      });
+  const extents = pglite ? 0 : fileExtents(path.join(mnt, journal ? JOURNAL_FILES[0].name : 'data'));
   // Where the doublewrite file (a page file's, or the journal) lies: its
   // writes (batch header and copies, in place) are data too, tearable like
   // the pages' own.
@@ -724,12 +837,14 @@ export async function record(scenario, options) {
         : null;
   const dblwr = dblwrFile ? physicalExtents(path.join(mnt, dblwrFile)) : [];
   if (dblwrFile && dblwr.length === 0) throw new Error(`${scenario.name}: ${dblwrFile} has no extents`);
-  releaseMount(mnt);
-  releaseLoop(dev);
+  if (dev) {
+    releaseMount(mnt);
+    releaseLoop(dev);
+  }
   // Fragmented: most filesystem blocks of the test file an extent of their
   // own (XFS may still join a few neighbours); contiguous: one extent.
   const minExtents = (PAGES * PAGE_SIZE) / scenario.blockSize / 2;
-  if (pagefile || journal) {
+  if (pagefile || journal || pglite) {
     // The page file's layout is its own (grown in 8 MiB chunks); the journal's files are whatever they are.
   } else if (scenario.layout === 'fragmented' ? extents < minExtents : extents !== 1) {
     throw new Error(
@@ -737,6 +852,7 @@ export async function record(scenario, options) {
     );
   }
   run('fallocate', ['--dig-holes', base]); // restore copies only what holds data
+  if (pglite && !sharedBase) options.bases?.set('pglite', { base, setup });
   const region = scenario.fsType === 'ext4' ? ext4JournalRegion(base) : logRegion(base);
   region.dblwr = dblwr;
   fs.copyFileSync(base, work);
@@ -755,10 +871,25 @@ export async function record(scenario, options) {
     ? runWriter({ ...config, mode: 'pagefile-run', rounds: 12, seed: seedOfRun, marks })
     : journal
       ? runWriter({ ...config, mode: 'journal-run', rounds: 16, seed: seedOfRun, marks })
-      : runWriter({ ...config, mode: 'run', api: scenario.api, batches: 16, batchPages: 4, seed: seedOfRun, marks });
+      : pglite
+        ? runWriter({ ...config, mode: 'pglite-run', seed: seedOfRun, marks })
+        : runWriter({ ...config, mode: 'run', api: scenario.api, batches: 16, batchPages: 4, seed: seedOfRun, marks });
   releaseMount(mnt);
   releaseLoop(dev);
   await stopRecorder(recorder);
+  if (pglite) {
+    // Where PostgreSQL's files lie on the device once the run is over:
+    // relation files ('rel': their page writes are what a power loss may
+    // tear), the WAL ('wal') and untorn's journal ('dblwr'); read from the
+    // final image, mounted read-only (nothing of the run is deleted).
+    dev = attachLoop(work, ['-r']);
+    held.mounts.push(mnt);
+    run('mount', ['-t', scenario.fsType, '-o', 'ro', dev, mnt]);
+    Object.assign(region, pgliteRegions(mnt, scenario.blockSize));
+    releaseMount(mnt);
+    releaseLoop(dev);
+    if (region.rel.length === 0) throw new Error(`${scenario.name}: no relation file extents`);
+  }
   fs.rmdirSync(mnt);
   fs.rmdirSync(fuseDir);
 
@@ -773,8 +904,10 @@ export async function record(scenario, options) {
     log,
     region,
     extents,
+    setup,
     writer,
-    layout: pageLayout(scenario),
+    layout: pglite ? [] : pageLayout(scenario),
+    imageSize,
     recordMs: Date.now() - started,
   };
 }
@@ -818,11 +951,15 @@ export function parseLog(buf, region) {
       const stamps = dblwr ? null : stampsIn(data);
       const kind = dblwr
         ? 'dblwr'
-        : stamps
-          ? 'data'
-          : within(region.ranges ?? [[region.start, region.end]])
-            ? 'log'
-            : 'meta';
+        : inside(region.rel ?? [])
+          ? 'rel'
+          : inside(region.wal ?? [])
+            ? 'wal'
+            : stamps
+              ? 'data'
+              : within(region.ranges ?? [[region.start, region.end]])
+                ? 'log'
+                : 'meta';
       events.push({ type: 'write', off, len, data, kind, stamps: stamps ?? undefined });
     } else if (type === REC_FLUSH) {
       events.push({ type: 'flush' });
@@ -857,14 +994,26 @@ function checkFlushesReachedUs(scenario, events) {
   // (`c ID`), whether it covers one of those and so still needs a flush.
   const unflushed = new Set();
   const commitNeedsFlush = new Map();
+  // PGlite with fsync real (not NodeFS as shipped): every COMMIT (`c ID` .. `cd ID`) and CHECKPOINT (`k`, `kd`) flushed.
+  const pgFsync = scenario.group === 'pglite' && scenario.pglite !== 'nodefs';
+  const pgFlushed = new Map();
   for (const e of events) {
     if (e.type === 'flush') {
+      for (const k of pgFlushed.keys()) pgFlushed.set(k, true);
       flushSinceBatch = true;
       for (const k of flushSinceStart.keys()) flushSinceStart.set(k, true);
       unflushed.clear();
       for (const k of commitNeedsFlush.keys()) commitNeedsFlush.set(k, false);
     } else if (e.type === 'mark') {
       const [what, p, v] = e.text.split(' ');
+      if (pgFsync) {
+        if (what === 'c' || what === 'k') pgFlushed.set(`${what} ${p}`, false);
+        else if ((what === 'cd' || what === 'kd') && !pgFlushed.get(`${what[0]} ${p}`))
+          throw new Error(
+            `${scenario.name}: ${what === 'cd' ? 'COMMIT' : 'CHECKPOINT'} ${p} resolved before a flush reached the recorder`,
+          );
+        continue;
+      }
       if (what === 'batch') flushSinceBatch = false;
       else if (what === 's') flushSinceStart.set(`${p} ${v}`, false);
       else if (what === 'r' && !flushSinceStart.get(`${p} ${v}`)) unflushed.add(`${p} ${v}`);
@@ -892,6 +1041,8 @@ export function logSummary(events) {
     dblwr: 0,
     log: 0,
     meta: 0,
+    rel: 0,
+    wal: 0,
     flushes: 0,
     marks: 0,
     bytes: 0,
@@ -946,6 +1097,23 @@ export function acknowledged(events, horizon, pages) {
   return { started, durable };
 }
 
+/**
+ * PGlite: the transactions acknowledged (`cd ID`) by the time the log reached
+ * `horizon`, and the highest one whose COMMIT had been sent (`c ID`).
+ */
+export function acknowledgedTransactions(events, horizon) {
+  const acked = [];
+  let started = 0;
+  for (let i = 0; i < horizon && i < events.length; i++) {
+    const e = events[i];
+    if (e.type !== 'mark') continue;
+    const [what, id] = e.text.split(' ');
+    if (what === 'c') started = Math.max(started, Number(id));
+    else if (what === 'cd') acked.push(Number(id));
+  }
+  return { acked, started };
+}
+
 /** Chooses a tear of write `e` at `g` bytes: which g-chunks reach the disk. */
 function tearOf(e, random) {
   let g = random() < 0.5 ? 512 : 4096;
@@ -981,6 +1149,17 @@ function tearOf(e, random) {
   if (e.len < 2 * g) g = 512;
   const chunks = Math.floor(e.len / g);
   const keep = new Array(chunks).fill(false).map(() => random() < 0.5);
+  if (e.kind === 'rel' || e.kind === 'wal') {
+    // PostgreSQL's writes: some chunks reach the disk, at least one does not
+    // (one write may carry several 8 KiB pages, merged by the block layer).
+    const on = random.int(chunks);
+    keep[on] = true;
+    keep[(on + 1 + random.int(chunks - 1)) % chunks] = false;
+    const ranges = [];
+    keep.forEach((k, i) => k && ranges.push([i * g, (i + 1) * g]));
+    if (chunks * g < e.len) ranges.push([chunks * g, e.len]);
+    return { g, file: null, page: null, ranges };
+  }
   keep[random.int(chunks)] = false;
   const ranges = [];
   keep.forEach((k, i) => k && ranges.push([i * g, (i + 1) * g]));
@@ -1022,7 +1201,15 @@ export function drawState(events, kind, random) {
     .filter((ep) =>
       writeIdx.some((i) => i >= ep.start && i < ep.end && (kind !== 'metatear' || events[i].kind === 'meta')),
     );
-  const ep = epochs[random.int(epochs.length)];
+  // PGlite: most epochs hold a COMMIT's WAL write; relation pages and the
+  // journal's copies are written only by CHECKPOINTs. Half the draws take an
+  // epoch that has some of those, so that they are torn often enough.
+  // (Not for NodeFS as shipped: its writes all wait for the unmount, the epochs of interest are the others.)
+  const pglite = kind === 'pglite' || kind === 'pglite-unjournaled';
+  const inPlace = (i) => events[i].kind === 'rel' || events[i].kind === 'dblwr';
+  const rich = pglite ? epochs.filter((ep) => writeIdx.some((i) => i >= ep.start && i < ep.end && inPlace(i))) : [];
+  const from = rich.length > 0 && random() < 0.5 ? rich : epochs;
+  const ep = from[random.int(from.length)];
   const before = writeIdx.filter((i) => i < ep.start);
   const inEpoch = writeIdx.filter((i) => i >= ep.start && i < ep.end);
   let chosen;
@@ -1036,6 +1223,13 @@ export function drawState(events, kind, random) {
     how = `subset ${chosen.length}/${inEpoch.length}`;
   }
   let tearable = chosen.filter((i) => events[i].kind !== 'meta');
+  // PGlite: the tear falls on a relation page or journal write when there is one, 4 times in 5.
+  if (pglite && tearable.some(inPlace) && random() < 0.8) {
+    tearable = tearable.filter(inPlace);
+    // The journal's writes are few (one batch per CHECKPOINT): half the time they are the ones torn.
+    if (tearable.some((i) => events[i].kind === 'dblwr') && random() < 0.5)
+      tearable = tearable.filter((i) => events[i].kind === 'dblwr');
+  }
   if (kind === 'metatear') {
     // Always a metadata write of this epoch, torn.
     const meta = inEpoch.filter((i) => events[i].kind === 'meta');
@@ -1052,7 +1246,7 @@ export function drawState(events, kind, random) {
     tear = { i, kind: e.kind, g: t.g, file: t.file, page: t.page, version: t.version };
     const w = writes.find((x) => x.i === i);
     w.ranges = t.ranges;
-    if (e.kind === 'data') {
+    if (e.kind === 'data' || e.kind === 'rel') {
       // A later write over the same blocks would hide the tear: leave those
       // out, so that every data tear must show if the page is written in place.
       for (let k = writes.length - 1; k >= 0; k--) {
@@ -1224,32 +1418,34 @@ export async function checkPageFile(dir, ack, pages, strategy) {
 // ---------------------------------------------------------------------------
 // replay workers: one loop device, one partition per worker
 
-/** A replay image of `workers` MBR partitions of IMAGE_SIZE, each worker's own block device. */
-function makeReplayImage(file, workers) {
+/** A replay image of `workers` MBR partitions of `size` bytes, each worker's own block device. */
+function makeReplayImage(file, workers, size) {
   const start = MiB;
   fs.closeSync(fs.openSync(file, 'wx'));
-  fs.truncateSync(file, start + workers * IMAGE_SIZE);
+  fs.truncateSync(file, start + workers * size);
   const mbr = Buffer.alloc(512);
   for (let k = 0; k < workers; k++) {
     const e = 446 + 16 * k;
     mbr[e + 4] = 0x83;
-    mbr.writeUInt32LE((start + k * IMAGE_SIZE) / 512, e + 8);
-    mbr.writeUInt32LE(IMAGE_SIZE / 512, e + 12);
+    mbr.writeUInt32LE((start + k * size) / 512, e + 8);
+    mbr.writeUInt32LE(size / 512, e + 12);
   }
   mbr[510] = 0x55;
   mbr[511] = 0xaa;
   const fd = fs.openSync(file, 'r+');
   fs.writeSync(fd, mbr, 0, 512, 0);
   fs.closeSync(fd);
-  return Array.from({ length: workers }, (_, k) => start + k * IMAGE_SIZE);
+  return Array.from({ length: workers }, (_, k) => start + k * size);
 }
 
 class Worker {
-  constructor(tools, image, offset, device, dir) {
+  constructor(tools, image, offset, size, device, dir) {
     this.image = image;
     this.offset = offset;
+    this.size = size;
     this.dir = dir;
-    this.proc = spawn(tools.statectl, [image, String(offset), String(IMAGE_SIZE), device, dir], {
+    this.checker = null;
+    this.proc = spawn(tools.statectl, [image, String(offset), String(size), device, dir], {
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     held.workers.add(this);
@@ -1283,12 +1479,119 @@ class Worker {
     }
   }
 
+  /** Checks the PGlite data directory of the mounted state in its own long-lived checker (pglite-checker.mjs). */
+  async checkPGlite(request) {
+    // A fresh checker every CHECKER_STATES states (PGlite instances come and go in it).
+    if (this.checker && this.checker.states >= CHECKER_STATES) await this.dropChecker();
+    this.checker ??= new PGliteChecker();
+    this.checker.states++;
+    let answer;
+    try {
+      answer = await this.checker.check(request);
+    } catch (e) {
+      // A checker that died is replaced for the next state; this one failed to be checked.
+      answer = { checkerError: e.message };
+    }
+    // A PGlite that failed to start may keep files of the mount open: its checker goes before the umount.
+    if (answer.openError || answer.checkerError) await this.dropChecker();
+    return answer;
+  }
+
+  async dropChecker() {
+    await this.checker?.close();
+    this.checker = null;
+  }
+
   async close() {
+    await this.dropChecker();
     this.proc.stdin.end();
     await new Promise((r) => (this.proc.exitCode !== null ? r() : this.proc.once('exit', r)));
     fs.closeSync(this.fd);
     held.workers.delete(this);
   }
+}
+
+/** States one PGlite checker serves before it is replaced. */
+const CHECKER_STATES = 25;
+
+/** One pglite-checker.mjs child: PGlite's WebAssembly compiled once, for every state it checks. */
+class PGliteChecker {
+  constructor() {
+    this.states = 0;
+    this.proc = spawn(process.execPath, [path.join(HERE, 'pglite-checker.mjs')], { stdio: ['pipe', 'pipe', 'pipe'] });
+    held.checkers.add(this);
+    this.waiting = [];
+    this.stderr = '';
+    this.proc.stderr.on('data', (d) => (this.stderr = (this.stderr + d).slice(-4000)));
+    this.ready = new Promise((resolve, reject) => this.waiting.push({ resolve, reject }));
+    readline.createInterface({ input: this.proc.stdout }).on('line', (line) => {
+      let answer;
+      try {
+        answer = JSON.parse(line);
+      } catch {
+        return; // not ours (PGlite printing on stdout)
+      }
+      this.waiting.shift()?.resolve(answer);
+    });
+    this.proc.on('exit', (code, signal) => {
+      held.checkers.delete(this);
+      for (const w of this.waiting.splice(0))
+        w.reject(new Error(`pglite checker exited (${code ?? signal}): ${oneLine(this.stderr).slice(-600)}`));
+    });
+  }
+
+  async check(request) {
+    await this.ready;
+    const answer = new Promise((resolve, reject) => this.waiting.push({ resolve, reject }));
+    this.proc.stdin.write(JSON.stringify(request) + '\n');
+    return await answer;
+  }
+
+  /** Kills it and waits for its exit (its files in the mount closed). */
+  async close() {
+    if (this.proc.exitCode === null && this.proc.signalCode === null) {
+      const exited = new Promise((resolve) => this.proc.once('exit', resolve));
+      this.proc.kill('SIGKILL');
+      await exited;
+    }
+    held.checkers.delete(this);
+  }
+}
+
+/**
+ * Checks the PGlite state mounted at `w.dir`: the checker opens it with
+ * openPGlite (journal replay, then WAL redo). A state is 'lost' when an
+ * acknowledged transaction is missing, 'corrupt' when amcheck found damage
+ * (a checksum failure among it), the sum of balances changed, or a history
+ * row was never written; an open failure when PostgreSQL would not start.
+ */
+async function checkPGlite(w, ack) {
+  const answer = await w.checkPGlite({
+    dir: path.join(w.dir, 'pg'),
+    acked: ack.acked,
+    started: ack.started,
+    balance: PGLITE.accounts * PGLITE.balance,
+  });
+  const result = { ok: 0, torn: 0, lost: 0, corrupt: 0, detected: 0, pages: [], pglite: answer };
+  if (answer.checkerError) return { ...result, openFailure: `checker: ${oneLine(answer.checkerError).slice(0, 600)}` };
+  if (answer.openError) return { ...result, openFailure: oneLine(answer.openError).slice(0, 600) };
+  if (answer.missing.length > 0) {
+    result.lost = 1;
+    result.pages.push({
+      cls: 'lost',
+      detail: `${answer.missing.length} of ${ack.acked.length} acknowledged transactions missing (${answer.missing.slice(0, 5).join(', ')}${answer.missing.length > 5 ? ', …' : ''})`,
+    });
+  }
+  const damage = [...answer.damage, ...answer.unknown.map((id) => `history ${id}: a transaction never started`)];
+  if (damage.length > 0) {
+    result.corrupt = 1;
+    for (const d of damage.slice(0, 3)) result.pages.push({ cls: 'corrupt', detail: oneLine(d).slice(0, 300) });
+  }
+  if (result.lost + result.corrupt === 0) {
+    result.ok = 1;
+    result.pages.push({ cls: 'ok', detail: `${ack.acked.length} acknowledged, all there` });
+  }
+  return result;
 }
 
 /** Reads every page of `layout` (pageLayout()) from the files in `dir`: a Buffer (short at the end of a file) or an Error each. */
@@ -1323,7 +1626,9 @@ function readPages(dir, layout) {
 export async function replay(jobs, options) {
   const { tools, dir, workers: nWorkers, onResult } = options;
   const image = path.join(dir, 'replay.img');
-  const offsets = makeReplayImage(image, nWorkers);
+  // Partitions as large as the largest image to replay.
+  const size = Math.max(...jobs.map((j) => j.recording.imageSize ?? IMAGE_SIZE), IMAGE_SIZE);
+  const offsets = makeReplayImage(image, nWorkers, size);
   const dev = attachLoop(image, ['-P']);
   // partx adds the partitions with BLKPG: kernels without the MBR parser
   // (CONFIG_MSDOS_PARTITION unset, as here) do not find them on their own.
@@ -1335,7 +1640,7 @@ export async function replay(jobs, options) {
     const mnt = path.join(dir, `replay${k}.mnt`);
     fs.mkdirSync(mnt);
     held.mounts.push(mnt);
-    return new Worker(tools, image, off, parts[k], mnt);
+    return new Worker(tools, image, off, size, parts[k], mnt);
   });
   let next = 0;
   const loop = async (w) => {
@@ -1365,8 +1670,15 @@ export async function replay(jobs, options) {
             ? await checkPageFile(w.dir, job.ack, PAGES, sc.strategy)
             : sc.group === 'journal'
               ? await checkJournal(w.dir, job.ack, layout, sc.strategy)
-              : classify(readPages(w.dir, layout), job.ack, layout);
-        const umount = await w.cmd('umount');
+              : sc.group === 'pglite'
+                ? await checkPGlite(w, job.ack)
+                : classify(readPages(w.dir, layout), job.ack, layout);
+        let umount = await w.cmd('umount');
+        if (!umount.startsWith('ok') && w.checker) {
+          // A PGlite checker still holding a file of the mount: it goes, the umount is tried again.
+          await w.dropChecker();
+          umount = await w.cmd('umount');
+        }
         if (!umount.startsWith('ok')) throw new Error(`statectl umount: ${umount}`);
         if (Number(umount.split(' ')[1]) > 0) options.onUmountWait?.(Number(umount.split(' ')[1]));
         return result;
@@ -1390,11 +1702,11 @@ export async function replay(jobs, options) {
         w.apply(events, job.state);
         const copy = fs.openSync(keepAs, 'w');
         const buf = Buffer.alloc(MiB);
-        for (let pos = 0; pos < IMAGE_SIZE; pos += MiB) {
+        for (let pos = 0; pos < w.size; pos += MiB) {
           fs.readSync(w.fd, buf, 0, MiB, w.offset + pos);
           if (buf.some((b) => b !== 0)) fs.writeSync(copy, buf, 0, MiB, pos);
         }
-        fs.ftruncateSync(copy, IMAGE_SIZE);
+        fs.ftruncateSync(copy, w.size);
         fs.closeSync(copy);
       }
     }
@@ -1453,7 +1765,12 @@ function tally(r, job, result) {
   else if (torn) {
     r.tears.data++;
     if (shows.includes(torn.cls)) r.tears.dataShown++;
-  } else if (t?.kind === 'dblwr') r.tears.dblwr++;
+  } else if (t?.kind === 'rel') {
+    // PGlite: a relation page write torn; shown when the state was found damaged (or would not start).
+    r.tears.data++;
+    if (result.corrupt > 0 || result.openFailure) r.tears.dataShown++;
+  } else if (t?.kind === 'wal') r.tears.wal++;
+  else if (t?.kind === 'dblwr') r.tears.dblwr++;
   else if (t?.kind === 'log') r.tears.log++;
   else if (t?.kind === 'meta') r.tears.meta++;
 }
@@ -1466,7 +1783,8 @@ function failsVerdict(job, result) {
     const torn = tornWrite(job, result);
     return (torn && !torn.fresh && torn.cls !== 'torn') || result.lost + result.corrupt > 0 || !!result.mountFailure;
   }
-  if (job.scenario.kind === 'pagefile' || job.scenario.kind === 'journal') return worstOf(result) !== 'ok';
+  if (job.scenario.kind === 'pagefile' || job.scenario.kind === 'journal' || job.scenario.kind === 'pglite')
+    return worstOf(result) !== 'ok';
   if (job.scenario.kind === 'pagefile-control') {
     return (
       (t?.kind === 'data' && tornWrite(job, result).cls !== 'detected') ||
@@ -1521,13 +1839,16 @@ export async function suite({
   const tools = buildTools();
   const dir = workDir();
   const recordings = new Map();
+  const bases = new Map();
   for (const r of RECORDED.filter((r) => scenarios.some((s) => s.recording === r.name))) {
-    const rec = await record(r, { tools, dir, seed });
+    const rec = await record(r, { tools, dir, seed, bases });
     rec.events = rec.log;
     recordings.set(r.name, rec);
     const s = logSummary(rec.log);
     log(
-      `recorded ${r.name}: ${rec.writer.writes} page writes; log: ${s.writes} block writes (${s.data} data, ${s.dblwr ? `${s.dblwr} doublewrite, ` : ''}${s.log} log, ${s.meta} metadata), ${s.flushes} flushes, ${s.marks} marks; file in ${rec.extents} extents; ${rec.recordMs} ms`,
+      r.group === 'pglite'
+        ? `recorded ${r.name}: ${rec.writer.transactions} transactions, ${rec.writer.checkpoints} checkpoints (fsync ${rec.writer.fsync}, full_page_writes ${rec.writer.fullPageWrites}); log: ${s.writes} block writes (${s.rel ?? 0} relation, ${s.dblwr} journal, ${s.wal ?? 0} WAL, ${s.log} XFS log, ${s.meta} metadata), ${s.flushes} flushes, ${s.marks} marks; ${rec.recordMs} ms`
+        : `recorded ${r.name}: ${rec.writer.writes} page writes; log: ${s.writes} block writes (${s.data} data, ${s.dblwr ? `${s.dblwr} doublewrite, ` : ''}${s.log} log, ${s.meta} metadata), ${s.flushes} flushes, ${s.marks} marks; file in ${rec.extents} extents; ${rec.recordMs} ms`,
     );
   }
   const recordMs = Date.now() - started;
@@ -1554,14 +1875,19 @@ export async function suite({
       recovery: { pagesRestored: 0, batchesDiscarded: 0 },
       pages: { ok: 0, torn: 0, lost: 0, corrupt: 0, detected: 0 },
       // data: page writes torn, but for dataFresh: those of a grown page that read back absent (tornWrite()).
-      tears: { data: 0, dataShown: 0, dataFresh: 0, dblwr: 0, log: 0, meta: 0 },
+      tears: { data: 0, dataShown: 0, dataFresh: 0, dblwr: 0, wal: 0, log: 0, meta: 0 },
+      // PGlite: acknowledged transactions checked, and missing, over all states.
+      transactions: { acknowledged: 0, missing: 0, checkMs: 0 },
       examples: [],
       kept: [],
     });
     for (let n = 0; n < counts.get(sc.name); n++) {
       const kind = sc.kind === 'pagefile-lying' || sc.kind === 'journal-lying' ? 'lying' : sc.kind;
       const state = drawState(rec.events, kind, random);
-      const ack = acknowledged(rec.events, state.horizon, rec.layout.length);
+      const ack =
+        sc.group === 'pglite'
+          ? acknowledgedTransactions(rec.events, state.horizon)
+          : acknowledged(rec.events, state.horizon, rec.layout.length);
       jobs.push({ scenario: sc, recording: rec, state, n, ack });
     }
   }
@@ -1592,6 +1918,11 @@ export async function suite({
         log(`${job.scenario.name}, state ${job.n}: two replays of the same state disagree (kept)`);
       } else {
         tally(r, job, result);
+        if (result.pglite && !result.openFailure) {
+          r.transactions.acknowledged += job.ack.acked.length;
+          r.transactions.missing += result.pglite.missing.length;
+          r.transactions.checkMs += result.pglite.ms;
+        }
       }
       // What would make this scenario fail: keep that state's image.
       const failing = !!result.mismatch || failsVerdict(job, result);
@@ -1687,6 +2018,28 @@ export async function suite({
       failures.push(
         `${r.name}: a disk that drops flushes lost nothing (the ${r.kind === 'journal-lying' ? 'journal' : 'page file'} checker would miss lost writes)`,
       );
+    } else if (r.kind === 'pglite') {
+      if (r.torn + r.lost + r.corrupt + r.detected + r.mountFailures + r.openFailures > 0)
+        failures.push(
+          `${r.name}: ${r.lost} states lost acknowledged transactions, ${r.corrupt} damaged, ${r.mountFailures} mount failures, ${r.openFailures} open failures`,
+        );
+      if (r.tears.data === 0) failures.push(`${r.name}: the model tore no relation page write`);
+      if (r.tears.dblwr === 0) failures.push(`${r.name}: the model tore no journal write`);
+      if (r.ok > 0 && r.transactions.acknowledged === 0)
+        failures.push(`${r.name}: no state had an acknowledged transaction to check`);
+    } else if (r.kind === 'pglite-nodefs') {
+      if (r.transactions.missing === 0)
+        failures.push(
+          `${r.name}: NodeFS as shipped (fsync off) lost nothing (the checker would miss lost transactions)`,
+        );
+      if (r.mountFailures > 0) failures.push(`${r.name}: ${r.mountFailures} mount failures`);
+    } else if (r.kind === 'pglite-unjournaled') {
+      if (r.tears.data === 0) failures.push(`${r.name}: the model tore no relation page write (no control)`);
+      else if (r.tears.dataShown === 0)
+        failures.push(
+          `${r.name}: none of ${r.tears.data} torn relation page writes showed damage (the checker would miss torn pages)`,
+        );
+      if (r.mountFailures > 0) failures.push(`${r.name}: ${r.mountFailures} mount failures`);
     } else if (r.kind === 'pagefile-control') {
       if (r.tears.data === 0) failures.push(`${r.name}: the model tore no page write (no control)`);
       else if (r.tears.dataShown !== r.tears.data)

@@ -9,7 +9,9 @@
 //                 torn (reported, not judged: docs/crash-lab.md, "Limits")
 //   --scenarios G which scenarios: all (default), classic (atomic/plain
 //                 files and lying disks), pagefile (page files) or journal
-//                 (journals, and the same files written without one)
+//                 (journals, and the same files written without one) or
+//                 pglite (PGlite through openPGlite, and its two controls;
+//                 only when asked by name, never in 'all')
 //
 // Exit code 0 when every verdict holds, 1 when one fails (the seed and the
 // kept state images are printed), 2 on bad usage. Progress goes to stderr.
@@ -17,7 +19,7 @@ import { suite } from './lab.mjs';
 
 function usage(message) {
   process.stderr.write(
-    `crash: ${message}\nusage: npm run crash -- [--states N] [--seed S] [--workers W] [--json] [--tear-metadata] [--scenarios all|classic|pagefile|journal]\n`,
+    `crash: ${message}\nusage: npm run crash -- [--states N] [--seed S] [--workers W] [--json] [--tear-metadata] [--scenarios all|classic|pagefile|journal|pglite]\n`,
   );
   process.exit(2);
 }
@@ -45,8 +47,9 @@ for (let i = 0; i < args.length; i++) {
   else if (a === '--tear-metadata') opts.tearMetadata = true;
   else if (a === '--scenarios') {
     const g = args[++i];
-    if (!['all', 'classic', 'pagefile', 'journal'].includes(g))
-      usage('--scenarios takes all, classic, pagefile or journal');
+    if (!['all', 'classic', 'pagefile', 'journal', 'pglite'].includes(g))
+      usage('--scenarios takes all, classic, pagefile, journal or pglite');
+    // 'all' leaves PGlite out: its states cost a PostgreSQL start each; it runs when asked by name.
     opts.groups = g === 'all' ? ['classic', 'pagefile', 'journal'] : [g];
   } else if (a === '-h' || a === '--help') usage('help');
   else usage(`unknown argument ${a}`);
@@ -99,7 +102,9 @@ if (opts.json) {
   const mism = report.scenarios.some((s) => s.replayMismatches > 0);
   // Page files and journals: states with a page readPage refused (detected),
   // opens that failed, and doublewrite-file (or journal file) writes torn.
-  const pf = report.scenarios.some((s) => /^(pagefile|journal)/.test(s.kind));
+  const pf = report.scenarios.some((s) => /^(pagefile|journal|pglite)/.test(s.kind));
+  // PGlite: WAL writes torn, and acknowledged transactions checked (missing).
+  const pg = report.scenarios.some((s) => /^pglite/.test(s.kind));
   const head = [
     'scenario',
     'states',
@@ -113,6 +118,7 @@ if (opts.json) {
     ...(mism ? ['replay mismatches'] : []),
     'data writes torn (page shown torn)',
     ...(pf ? ['doublewrite writes torn'] : []),
+    ...(pg ? ['WAL writes torn', 'acknowledged transactions checked (missing)'] : []),
     'log records torn',
     ...(meta ? ['metadata torn'] : []),
   ];
@@ -129,6 +135,9 @@ if (opts.json) {
     ...(mism ? [s.replayMismatches] : []),
     `${s.tears.data} (${s.tears.dataShown})${s.tears.dataFresh ? ` + ${s.tears.dataFresh} fresh` : ''}`,
     ...(pf ? [s.tears.dblwr] : []),
+    ...(pg
+      ? [s.tears.wal ?? 0, s.transactions ? `${s.transactions.acknowledged} (${s.transactions.missing})` : '']
+      : []),
     s.tears.log,
     ...(meta ? [s.tears.meta] : []),
   ]);

@@ -47,6 +47,20 @@
 //                   commit ID is called (every write that returned before is
 //                   covered by it), `cd ID` once it returned (what it covered
 //                   is durable). The grown file's new pages start at version 1.
+// PGlite modes (config: pglite 'untorn' | 'nodefs' | 'unjournaled',
+// accounts, transactions, checkpointEvery; docs/crash-lab.md, "PGlite"):
+//   pglite-setup    openPGlite on `dir/pg` (its first open), the tables
+//                   (accounts with balances, history), CHECKPOINT, close
+//   pglite-run      transfers (two balance updates and a history row, in
+//                   one transaction; the sum of balances never changes) and
+//                   a CHECKPOINT every `checkpointEvery`, through openPGlite
+//                   ('untorn'), PGlite's own NodeFS as shipped ('nodefs',
+//                   fsync off: the first control) or UntornFS without its
+//                   journal, full_page_writes off ('unjournaled': the
+//                   second control); marks: `c ID` just before the COMMIT of
+//                   transaction ID is sent (history id ID), `cd ID` once it
+//                   resolved (acknowledged), `k ID` before the CHECKPOINT
+//                   after ID and `kd ID` once it resolved.
 // Prints one JSON line on stdout: what it did.
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
@@ -398,6 +412,85 @@ async function runJournal() {
   return { api: `journal-${strategy}`, writes, commits: commitId, sizes: size, versions: version };
 }
 
+/** The PGlite data directory inside the lab's mount. */
+function pgliteDir() {
+  return path.join(dir, 'pg');
+}
+
+async function pglite() {
+  // Plain import(): the rest of the writer never loads PGlite.
+  return {
+    ...(await import('@electric-sql/pglite')),
+    ...(await import(
+      path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist', 'pglite', 'index.js')
+    )),
+  };
+}
+
+async function setupPGlite() {
+  const { openPGlite } = await pglite();
+  const db = await openPGlite(pgliteDir());
+  await db.exec(`
+    CREATE TABLE accounts (id int PRIMARY KEY, balance int NOT NULL, filler text NOT NULL);
+    CREATE TABLE history (id int PRIMARY KEY, aid int NOT NULL, bid int NOT NULL, delta int NOT NULL);
+    CREATE INDEX history_aid ON history (aid);
+    INSERT INTO accounts SELECT g, ${config.balance}, repeat('x', 84) FROM generate_series(1, ${config.accounts}) g;
+    CHECKPOINT;`);
+  const { strategy, fullPageWrites } = db.untorn;
+  await db.close();
+  return { accounts: config.accounts, strategy, fullPageWrites };
+}
+
+async function runPGlite() {
+  const { transactions, checkpointEvery, accounts, seed } = config;
+  const { PGlite, openPGlite, UntornFS } = await pglite();
+  const marks = fs.openSync(config.marks, 'w');
+  const mark = (line) => fs.writeSync(marks, line + '\n');
+  let db;
+  if (config.pglite === 'untorn') db = await openPGlite(pgliteDir());
+  else if (config.pglite === 'nodefs') db = await PGlite.create(pgliteDir());
+  else if (config.pglite === 'unjournaled') {
+    // UntornFS's internal test control: relation files written straight (buffered), fsync real.
+    db = await PGlite.create({ fs: new UntornFS(pgliteDir(), undefined, { unjournaled: true }) });
+  } else throw new Error(`unknown pglite mode ${config.pglite}`);
+  const settings = (await db.query("SELECT current_setting('fsync') AS f, current_setting('full_page_writes') AS p"))
+    .rows[0];
+  const random = rng(seed);
+  const int = (n) => Math.floor(random() * n);
+  let checkpoints = 0;
+  mark(`begin pglite-${config.pglite}`);
+  for (let id = 1; id <= transactions; id++) {
+    const a = 1 + int(accounts);
+    const b = 1 + ((a + int(accounts - 1)) % accounts);
+    const delta = 1 + int(100);
+    await db.exec(
+      `BEGIN; UPDATE accounts SET balance = balance - ${delta} WHERE id = ${a};` +
+        ` UPDATE accounts SET balance = balance + ${delta} WHERE id = ${b};` +
+        ` INSERT INTO history (id, aid, bid, delta) VALUES (${id}, ${a}, ${b}, ${delta});`,
+    );
+    mark(`c ${id}`);
+    await db.exec('COMMIT');
+    mark(`cd ${id}`);
+    if (id % checkpointEvery === 0) {
+      mark(`k ${id}`);
+      await db.exec('CHECKPOINT');
+      mark(`kd ${id}`);
+      checkpoints++;
+    }
+  }
+  mark('end');
+  await db.close();
+  fs.closeSync(marks);
+  return {
+    api: `pglite-${config.pglite}`,
+    writes: transactions,
+    transactions,
+    checkpoints,
+    fsync: settings.f,
+    fullPageWrites: settings.p,
+  };
+}
+
 const modes = {
   setup,
   run,
@@ -405,6 +498,8 @@ const modes = {
   'pagefile-run': runPageFile,
   'journal-setup': setupJournal,
   'journal-run': runJournal,
+  'pglite-setup': setupPGlite,
+  'pglite-run': runPGlite,
 };
 const result = await modes[config.mode]();
 process.stdout.write(JSON.stringify(result) + '\n');

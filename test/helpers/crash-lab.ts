@@ -30,12 +30,13 @@ export function crashLabReady(what: string): boolean {
 export function runCrashLab<R>(
   states: number,
   scenarios: string,
+  timeout = SUITE_TIMEOUT,
 ): Promise<{ report: R; exitCode: number; stderr: string }> {
   return new Promise((resolve, reject) => {
     execFile(
       process.execPath,
       [RUNNER, '--json', '--states', String(states), '--seed', String(SEED), '--scenarios', scenarios],
-      { timeout: SUITE_TIMEOUT, killSignal: 'SIGINT', maxBuffer: 64 * 1024 * 1024 },
+      { timeout, killSignal: 'SIGINT', maxBuffer: 64 * 1024 * 1024 },
       (error, stdout, stderr) => {
         const exitCode = error ? Number((error as { code?: number }).code ?? 1) : 0;
         try {
