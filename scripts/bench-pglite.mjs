@@ -10,19 +10,26 @@
 //             power loss can lose acknowledged transactions and tear pages.
 //   fpw-on    openPGlite with untorn.fullPageWrites: true.
 //   fpw-off   openPGlite as it comes: full_page_writes off.
+//   fpw-off-doublewrite  (only when --configs names it) openPGlite with
+//             untorn.strategy 'doublewrite', full_page_writes off: where
+//             fpw-off takes the atomic path, this is what atomic saves.
 // Per configuration: transactions/s (median of the rounds, min-max), latency
 // of a transaction p50/p99 (pooled), WAL bytes per transaction
 // (pg_current_wal_lsn before and after each round), device bytes per
 // transaction (the loop device's sectors written, /sys/block/loopN/stat,
 // from the start of a round until its writes reached the device: syncfs).
 // The devices are loop devices over sparse images in /dev/shm (RAM-backed:
-// the software's own cost shows, not a disk's).
+// the software's own cost shows, not a disk's), or, with --on DIR:DEVICE, a
+// filesystem already mounted at DIR on the block device /sys/block/DEVICE
+// (the hardware lab runs it so on NVMe with atomic writes: npm run hwlab -- --bench-pglite).
 //
-//   node scripts/bench-pglite.mjs [--fs xfs,ext4] [--rounds 6] [--tx 400] [--checkpoint-every 40] [--scale 1] [--json]
+//   node scripts/bench-pglite.mjs [--fs xfs,ext4 | --on DIR:DEVICE] [--configs nodefs,fpw-on,fpw-off]
+//                                 [--rounds 6] [--tx 400] [--checkpoint-every 40] [--scale 1] [--json]
+//   node scripts/bench-pglite.mjs --report FILE|-   (the tables of a saved --json run)
 //
-// Needs root (mkfs, losetup, mount), mkfs.xfs, mkfs.ext4, the built library
-// (npm run build) and @electric-sql/pglite. Devices are released at the end,
-// also on Ctrl-C.
+// Needs root (mkfs, losetup, mount; not with --on), mkfs.xfs, mkfs.ext4, the
+// built library (npm run build) and @electric-sql/pglite. Devices are
+// released at the end, also on Ctrl-C.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
@@ -41,6 +48,9 @@ const { PGlite } = require('@electric-sql/pglite');
 const { values: opts } = parseArgs({
   options: {
     fs: { type: 'string', default: 'xfs,ext4' },
+    on: { type: 'string' },
+    configs: { type: 'string', default: 'nodefs,fpw-on,fpw-off' },
+    report: { type: 'string' },
     rounds: { type: 'string', default: '6' },
     tx: { type: 'string', default: '400' },
     'checkpoint-every': { type: 'string', default: '40' },
@@ -52,7 +62,16 @@ const ROUNDS = Number(opts.rounds);
 const TX = Number(opts.tx);
 const EVERY = Number(opts['checkpoint-every']);
 const SCALE = Number(opts.scale);
-const CONFIGS = ['nodefs', 'fpw-on', 'fpw-off'];
+const NAMES = {
+  nodefs: 'NodeFS as shipped (not durable)',
+  'fpw-on': 'openPGlite, full_page_writes on',
+  'fpw-off': 'openPGlite, full_page_writes off',
+  'fpw-off-doublewrite': "openPGlite, full_page_writes off, strategy 'doublewrite'",
+};
+const CONFIGS = opts.configs.split(',');
+for (const c of CONFIGS) if (!NAMES[c]) throw new Error(`--configs: unknown configuration ${c}`);
+for (const c of ['fpw-on', 'fpw-off'])
+  if (!CONFIGS.includes(c)) throw new Error(`--configs must include ${c} (the ratios compare them)`);
 const log = (...a) => (opts.json ? process.stderr : process.stdout).write(a.join(' ') + '\n');
 
 // --- a scratch device per filesystem -----------------------------------------
@@ -106,7 +125,9 @@ process.on('SIGINT', () => {
 // --- the workload ---------------------------------------------------------------
 async function open(config, dir) {
   if (config === 'nodefs') return PGlite.create({ dataDir: dir });
-  return openPGlite(dir, { untorn: { fullPageWrites: config === 'fpw-on' } });
+  const untorn = { fullPageWrites: config === 'fpw-on' };
+  if (config === 'fpw-off-doublewrite') untorn.strategy = 'doublewrite';
+  return openPGlite(dir, { untorn });
 }
 
 async function load(db) {
@@ -174,8 +195,19 @@ async function round(db, dir, stat, txs) {
   return { tps: txs.length / seconds, latencies, wal, device: deviceBytes(stat) - device0 };
 }
 
+/** --on DIR:DEVICE: a filesystem the caller mounted. */
+function mounted(spec) {
+  const at = spec.lastIndexOf(':');
+  const dir = spec.slice(0, at);
+  const device = spec.slice(at + 1);
+  const stat = `/sys/block/${device}/stat`;
+  if (at < 1 || !fs.existsSync(dir) || !fs.existsSync(stat))
+    throw new Error(`--on takes DIR:DEVICE, a mounted folder and a name in /sys/block (got ${spec})`);
+  return { dir, device: `/dev/${device}`, stat };
+}
+
 async function benchFs(type) {
-  const { dir, device, stat } = scratch(type);
+  const { dir, device, stat } = opts.on ? mounted(opts.on) : scratch(type);
   log(`${type}: ${device} mounted at ${dir}; loading scale ${SCALE} three times`);
   const dbs = {};
   const info = {};
@@ -206,7 +238,10 @@ async function benchFs(type) {
   for (const config of CONFIGS) await dbs[config].close();
   // Round by round: a burst of other load on the machine hits both sides of a ratio alike.
   const ratio = (a, b) => median(results[a].tps.map((t, i) => t / results[b].tps[i]));
-  const summary = {};
+  const summary = {
+    device,
+    params: { rounds: ROUNDS, tx: TX, checkpointEvery: EVERY, scale: SCALE, configs: CONFIGS, on: Boolean(opts.on) },
+  };
   for (const config of CONFIGS) {
     const acc = results[config];
     const sorted = [...acc.latencies].sort((a, b) => a - b);
@@ -218,26 +253,25 @@ async function benchFs(type) {
       untorn: info[config],
     };
   }
-  summary.ratios = { offOverOnTps: ratio('fpw-off', 'fpw-on'), offOverNodefsTps: ratio('fpw-off', 'nodefs') };
+  summary.ratios = { offOverOnTps: ratio('fpw-off', 'fpw-on') };
+  if (CONFIGS.includes('nodefs')) summary.ratios.offOverNodefsTps = ratio('fpw-off', 'nodefs');
+  if (CONFIGS.includes('fpw-off-doublewrite'))
+    summary.ratios.offOverDoublewriteTps = ratio('fpw-off', 'fpw-off-doublewrite');
   releaseAll();
   return summary;
 }
 
 function table(type, s) {
+  const p = s.params;
   const rows = [
-    `${type} (RAM-backed loop), ${ROUNDS} rounds of ${TX} TPC-B transactions, CHECKPOINT every ${EVERY}, scale ${SCALE}`,
+    `${type}${p.on ? ` on ${s.device}` : ' (RAM-backed loop)'}, ${p.rounds} rounds of ${p.tx} TPC-B transactions, CHECKPOINT every ${p.checkpointEvery}, scale ${p.scale}`,
     '| configuration | tx/s median (min-max) | latency p50 / p99 | WAL bytes/tx | device bytes/tx |',
     '| --- | --- | --- | --- | --- |',
   ];
-  const name = {
-    nodefs: 'NodeFS as shipped (not durable)',
-    'fpw-on': 'openPGlite, full_page_writes on',
-    'fpw-off': 'openPGlite, full_page_writes off',
-  };
-  for (const c of CONFIGS) {
+  for (const c of p.configs) {
     const r = s[c];
     rows.push(
-      `| ${name[c]} | ${r.tps.median.toFixed(0)} (${r.tps.min.toFixed(0)}-${r.tps.max.toFixed(0)}) | ` +
+      `| ${NAMES[c]} | ${r.tps.median.toFixed(0)} (${r.tps.min.toFixed(0)}-${r.tps.max.toFixed(0)}) | ` +
         `${r.latencyMs.p50.toFixed(2)} / ${r.latencyMs.p99.toFixed(2)} ms | ${r.walBytesPerTx.toFixed(0)} | ${r.deviceBytesPerTx.toFixed(0)} |`,
     );
   }
@@ -246,16 +280,35 @@ function table(type, s) {
   rows.push(
     '',
     `full_page_writes off / on: WAL bytes ${(off.walBytesPerTx / on.walBytesPerTx).toFixed(3)}x (goal <= 0.1), ` +
-      `device bytes ${(off.deviceBytesPerTx / on.deviceBytesPerTx).toFixed(2)}x (goal with double-write <= 1.3), ` +
+      `device bytes ${(off.deviceBytesPerTx / on.deviceBytesPerTx).toFixed(2)}x ` +
+      `(goal ${off.untorn?.strategy === 'atomic' ? 'on the atomic path < 1' : 'with double-write <= 1.3'}), ` +
       `tx/s ${s.ratios.offOverOnTps.toFixed(2)}x (median of per-round ratios; goal >= 1); ` +
-      `durability (off) against NodeFS: tx/s ${s.ratios.offOverNodefsTps.toFixed(2)}x; strategy ${off.untorn?.strategy}`,
+      (s.ratios.offOverNodefsTps === undefined
+        ? ''
+        : `durability (off) against NodeFS: tx/s ${s.ratios.offOverNodefsTps.toFixed(2)}x; `) +
+      `strategy ${off.untorn?.strategy}`,
   );
+  if (s.ratios.offOverDoublewriteTps !== undefined) {
+    const dw = s['fpw-off-doublewrite'];
+    rows.push(
+      `full_page_writes off, ${off.untorn?.strategy} / doublewrite: tx/s ${s.ratios.offOverDoublewriteTps.toFixed(2)}x, ` +
+        `device bytes ${(off.deviceBytesPerTx / dw.deviceBytesPerTx).toFixed(2)}x`,
+    );
+  }
   return rows.join('\n');
+}
+
+if (opts.report) {
+  // Tables of a saved --json run (the hardware lab prints its guest's run so).
+  const saved = JSON.parse(fs.readFileSync(opts.report === '-' ? 0 : opts.report, 'utf8'));
+  for (const [type, s] of Object.entries(saved)) log(`${type === Object.keys(saved)[0] ? '' : '\n'}${table(type, s)}`);
+  process.exit(0);
 }
 
 try {
   const report = {};
-  for (const type of opts.fs.split(',')) report[type] = await benchFs(type);
+  const types = opts.on ? [sh('stat', ['-f', '-c', '%T', mounted(opts.on).dir])] : opts.fs.split(',');
+  for (const type of types) report[type] = await benchFs(type);
   if (opts.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
   else for (const [type, s] of Object.entries(report)) log('\n' + table(type, s));
 } finally {

@@ -7,10 +7,7 @@
 // Goals (issue 15): atomic >= 0.9x unprotected; the atomic page file >= 1.2x
 // the doublewrite page file, with <= 0.55x its device bytes per page. A goal
 // missed is reported, not failed: the exit status says only whether it ran.
-import fs from 'node:fs';
-import path from 'node:path';
-import { guestScript, runGuest } from './guest.mjs';
-import { DISK_BYTES, GEOMETRIES } from './stacks.mjs';
+import { runOnXfs } from './guest.mjs';
 
 const ROUNDS = 7;
 
@@ -21,34 +18,16 @@ const median = (xs) => {
 const spread = (xs) => ({ median: median(xs), min: Math.min(...xs), max: Math.max(...xs) });
 
 export async function runBenchLab({ lab, initramfs, cache, repo }) {
-  const geometry = GEOMETRIES.g16k;
-  const controllers = [{ id: 'g16k', ...geometry, namespaces: [{ sizeBytes: DISK_BYTES }] }];
-  const script = guestScript(
-    lab,
-    `set -e
-mkfs.xfs -q -f /dev/nvme0n1
-mkdir -p /tmp/bench && mount /dev/nvme0n1 /tmp/bench
-node ${repo}/test/hwlab/bench-guest.mjs ${repo} /tmp/bench nvme0n1 ${ROUNDS} > /run/hwlab/bench.json`,
-  );
-  let raw;
-  let guestSeconds;
-  await runGuest({
+  const { output, seconds: guestSeconds } = await runOnXfs({
     lab,
     initramfs,
     cache,
-    controllers,
-    script,
+    what: 'the bench',
+    command: `node ${repo}/test/hwlab/bench-guest.mjs ${repo} /tmp/lab nvme0n1 ${ROUNDS} > /run/hwlab/bench.json`,
+    output: 'bench.json',
     timeoutMs: 15 * 60_000,
-    inspect: (runDir, result) => {
-      const file = path.join(result.share, 'bench.json');
-      if (result.status !== 0 || !fs.existsSync(file))
-        throw new Error(
-          `the bench failed (exit ${result.status}): ${result.log.trim().split('\n').slice(-8).join(' | ')}`,
-        );
-      raw = JSON.parse(fs.readFileSync(file, 'utf8'));
-      guestSeconds = result.seconds;
-    },
   });
+  const raw = JSON.parse(output);
   const per = (f) => raw.rounds.map(f);
   const ratios = {
     atomicVsUnprotected: spread(per((r) => r.bench.atomic.pagesPerSec / r.bench.unprotected.pagesPerSec)),

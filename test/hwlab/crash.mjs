@@ -7,40 +7,25 @@
 // larger than the atomic unit) is caught tearing, and the checker passes its
 // controls on made-up logs (crash-controls.mjs: a page split in four
 // commands is torn, an ack before its page is lost).
-import fs from 'node:fs';
-import path from 'node:path';
 import { crashCheckerControls } from './crash-controls.mjs';
 import { replayCrashStates } from './crash-states.mjs';
-import { guestScript, runGuest } from './guest.mjs';
-import { DISK_BYTES, GEOMETRIES } from './stacks.mjs';
+import { runOnXfs } from './guest.mjs';
+import { GEOMETRIES } from './stacks.mjs';
 
 export async function runCrashLab({ lab, initramfs, cache, repo }) {
-  const geometry = GEOMETRIES.g16k;
-  const controllers = [{ id: 'g16k', ...geometry, namespaces: [{ sizeBytes: DISK_BYTES }] }];
   // No umount at the end: the states come from the device log, and every
   // write the writer made was O_DIRECT and synced before its ack.
-  const script = guestScript(
-    lab,
-    `set -e
-mkfs.xfs -q -f /dev/nvme0n1
-mkdir -p /tmp/crash && mount /dev/nvme0n1 /tmp/crash
-node ${repo}/test/hwlab/crash-writer.mjs ${repo} /tmp/crash
-cp /tmp/crash/done /run/hwlab/done`,
-  );
   let report;
-  await runGuest({
+  await runOnXfs({
     lab,
     initramfs,
     cache,
-    controllers,
-    script,
+    what: 'the crash writer',
+    command: `node ${repo}/test/hwlab/crash-writer.mjs ${repo} /tmp/lab\ncp /tmp/lab/done /run/hwlab/done`,
+    output: 'done',
     timeoutMs: 10 * 60_000,
-    inspect: (runDir, result) => {
-      if (result.status !== 0 || !fs.existsSync(path.join(result.share, 'done')))
-        throw new Error(
-          `the crash writer failed (exit ${result.status}): ${result.log.trim().split('\n').slice(-8).join(' | ')}`,
-        );
-      report = replayCrashStates(controllers[0].namespaces[0].log, geometry);
+    inspect: (result, namespace) => {
+      report = replayCrashStates(namespace.log, GEOMETRIES.g16k);
       report.guestSeconds = result.seconds;
     },
   });

@@ -26,6 +26,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { DISK_BYTES, GEOMETRIES } from './stacks.mjs';
 
 const live = new Set();
 // A boot reaches the init in 10-20 s here, a minute under heavy load.
@@ -292,6 +293,52 @@ export LD_LIBRARY_PATH=${tools}/usr/lib/x86_64-linux-gnu:${tools}/lib/x86_64-lin
 export HOME=/tmp DM_DISABLE_UDEV=1
 ${body}
 `;
+}
+
+/**
+ * The separate runs' boot (--crash, --bench, --bench-pglite): one NVMe
+ * namespace with 4 KiB blocks and 16 KiB atomic writes, XFS on it mounted at
+ * /tmp/lab, then `command` (sh), which must exit 0 and leave `output` in
+ * /run/hwlab. Returns { output: its text, seconds }; `inspect(result,
+ * namespace)` sees the boot before its folder (device log included) is removed.
+ */
+export async function runOnXfs({
+  lab,
+  initramfs,
+  cache,
+  what,
+  command,
+  output,
+  sizeBytes = DISK_BYTES,
+  timeoutMs,
+  inspect,
+}) {
+  const namespace = { sizeBytes };
+  const controllers = [{ id: 'g16k', ...GEOMETRIES.g16k, namespaces: [namespace] }];
+  const script = guestScript(
+    lab,
+    `set -e
+mkfs.xfs -q -f /dev/nvme0n1
+mkdir -p /tmp/lab && mount /dev/nvme0n1 /tmp/lab
+${command}`,
+  );
+  let done;
+  await runGuest({
+    lab,
+    initramfs,
+    cache,
+    controllers,
+    script,
+    timeoutMs,
+    inspect: (runDir, result) => {
+      const file = path.join(result.share, output);
+      if (result.status !== 0 || !fs.existsSync(file))
+        throw new Error(`${what} failed (exit ${result.status}): ${tail(result.log, 8)}`);
+      done = { output: fs.readFileSync(file, 'utf8'), seconds: result.seconds };
+      if (inspect) inspect(result, namespace);
+    },
+  });
+  return done;
 }
 
 /** True when a process of ours still runs QEMU (for the final check). */

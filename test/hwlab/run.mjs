@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// untorn's hardware lab: `npm run hwlab [-- --json] [--crash | --bench]`, as root on Debian 12.
+// untorn's hardware lab: `npm run hwlab [-- --json] [--crash | --bench | --bench-pglite]`, as root on Debian 12.
 //
 // Fetches QEMU and a Linux 7.3 kernel from Debian into a cache
 // (UNTORN_HWLAB_CACHE, default ~/.cache/untorn-hwlab), boots a TCG guest with
@@ -81,6 +81,10 @@ const initramfs = buildInitramfs({ cache, modulesDir: lab.modules, busybox: path
 for (const [flag, run] of [
   ['--crash', () => import('./crash.mjs').then((m) => ({ report: m.runCrashLab, format: m.formatCrash }))],
   ['--bench', () => import('./bench.mjs').then((m) => ({ report: m.runBenchLab, format: m.formatBench }))],
+  [
+    '--bench-pglite',
+    () => import('./bench-pglite.mjs').then((m) => ({ report: m.runPgliteBenchLab, format: m.formatPgliteBench })),
+  ],
 ]) {
   if (!process.argv.includes(flag)) continue;
   const { report: runIt, format } = await run();
