@@ -208,7 +208,7 @@ function mounted(spec) {
 
 async function benchFs(type) {
   const { dir, device, stat } = opts.on ? mounted(opts.on) : scratch(type);
-  log(`${type}: ${device} mounted at ${dir}; loading scale ${SCALE} three times`);
+  log(`${type}: ${device} mounted at ${dir}; loading scale ${SCALE} into ${CONFIGS.length} databases`);
   const dbs = {};
   const info = {};
   for (const config of CONFIGS) {
