@@ -47,14 +47,14 @@
 //                   commit ID is called (every write that returned before is
 //                   covered by it), `cd ID` once it returned (what it covered
 //                   is durable). The grown file's new pages start at version 1.
-// PGlite modes (config: pglite 'untorn' | 'nodefs' | 'unjournaled',
+// PGlite modes (config: pglite 'untorn' | 'atomic' | 'nodefs' | 'unjournaled',
 // accounts, transactions, checkpointEvery; docs/crash-lab.md, "PGlite"):
 //   pglite-setup    openPGlite on `dir/pg` (its first open), the tables
 //                   (accounts with balances, history), CHECKPOINT, close
 //   pglite-run      transfers (two balance updates and a history row, in
 //                   one transaction; the sum of balances never changes) and
 //                   a CHECKPOINT every `checkpointEvery`, through openPGlite
-//                   ('untorn'), PGlite's own NodeFS as shipped ('nodefs',
+//                   ('untorn'; 'atomic': with strategy 'atomic'), PGlite's own NodeFS as shipped ('nodefs',
 //                   fsync off: the first control) or UntornFS without its
 //                   journal, full_page_writes off ('unjournaled': the
 //                   second control); marks: `c ID` just before the COMMIT of
@@ -448,6 +448,7 @@ async function runPGlite() {
   const mark = (line) => fs.writeSync(marks, line + '\n');
   let db;
   if (config.pglite === 'untorn') db = await openPGlite(pgliteDir());
+  else if (config.pglite === 'atomic') db = await openPGlite(pgliteDir(), { untorn: { strategy: 'atomic' } });
   else if (config.pglite === 'nodefs') db = await PGlite.create(pgliteDir());
   else if (config.pglite === 'unjournaled') {
     // UntornFS's internal test control: relation files written straight (buffered), fsync real.
@@ -488,6 +489,9 @@ async function runPGlite() {
     checkpoints,
     fsync: settings.f,
     fullPageWrites: settings.p,
+    // openPGlite's strategy and journal (null with 'atomic'): what the scenario's name claims.
+    strategy: db.untorn?.strategy ?? null,
+    journal: db.untorn?.journal ?? null,
   };
 }
 
