@@ -552,6 +552,20 @@ function attachLoop(file, args = []) {
   return dev;
 }
 
+/** The files under `dir` this process still has open: why an umount was busy, if it is us. */
+function openUnder(dir) {
+  const open = [];
+  for (const fd of fs.readdirSync('/proc/self/fd')) {
+    try {
+      const target = fs.readlinkSync(`/proc/self/fd/${fd}`);
+      if (target.startsWith(dir + '/')) open.push(`fd ${fd} ${path.relative(dir, target)}`);
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return open.length ? `open here: ${open.join(', ')}` : 'nothing under it open in this process';
+}
+
 function releaseLoop(dev) {
   const loop = held.loops.find((l) => l.dev === dev);
   if (!detachLoop(loop)) throw new Error(`could not detach ${dev} (${loop.file})`);
@@ -1682,7 +1696,8 @@ export async function replay(jobs, options) {
           await w.dropChecker();
           umount = await w.cmd('umount');
         }
-        if (!umount.startsWith('ok')) throw new Error(`statectl umount: ${umount}`);
+        if (!umount.startsWith('ok'))
+          throw new Error(`statectl umount: ${umount}; ${job.scenario.name} state ${job.n}; ${openUnder(w.dir)}`);
         if (Number(umount.split(' ')[1]) > 0) options.onUmountWait?.(Number(umount.split(' ')[1]));
         return result;
       };
@@ -1714,16 +1729,22 @@ export async function replay(jobs, options) {
       }
     }
   };
-  try {
-    await Promise.all(workers.map(loop));
-  } finally {
+  const cleanUp = async () => {
     for (const w of workers) await w.close().catch(() => {});
     for (const w of workers) {
       if (mountedAt(w.dir)) unmount(w.dir);
       held.mounts = held.mounts.filter((d) => d !== w.dir);
     }
     releaseLoop(dev);
+  };
+  try {
+    await Promise.all(workers.map(loop));
+  } catch (err) {
+    // A device still held after a worker failed: the worker's error is the one to see.
+    await cleanUp().catch((again) => (err.message += `; then ${again.message}`));
+    throw err;
   }
+  await cleanUp();
 }
 
 // ---------------------------------------------------------------------------

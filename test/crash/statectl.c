@@ -12,7 +12,7 @@
 //   mount [ext4]    mount(2) DEVICE on DIR as xfs (nouuid: the workers mount
 //                   copies of one filesystem at the same time), or as ext4
 //                   (which has no such check; its journal is replayed)
-//   umount          umount2(2) DIR, then wait until nothing holds DEVICE
+//   umount          umount2(2) DIR (EBUSY retried for 2 s), then wait until nothing holds DEVICE
 //                   any more (answers "ok MS", the milliseconds waited)
 //   sparsify PATH   punch every all-zero 4 KiB block of PATH (done once per
 //                   base image, so restore copies only what holds data)
@@ -193,7 +193,16 @@ int main(int argc, char **argv) {
         answer_ok(NULL);
       }
     } else if (strcmp(line, "umount") == 0) {
-      if (umount2(dir, 0) != 0)
+      int busy_ms = 0;
+      int rc;
+      // EBUSY with no file of the mount open: the last reference of a file
+      // closed after io_uring I/O can be dropped by the kernel a moment after
+      // close(2) returned (a deferred fput). Waited out for up to 2 s, counted.
+      while ((rc = umount2(dir, 0)) != 0 && errno == EBUSY && busy_ms < 2000) {
+        usleep(1000);
+        busy_ms++;
+      }
+      if (rc != 0)
         answer_err(errno, "umount");
       else {
         mounted = 0;
@@ -202,7 +211,7 @@ int main(int argc, char **argv) {
           answer_err(EBUSY, "device still held after umount");
         else {
           char extra[32];
-          snprintf(extra, sizeof extra, "%d", waited);
+          snprintf(extra, sizeof extra, "%d", waited + busy_ms);
           answer_ok(extra);
         }
       }
