@@ -11,8 +11,8 @@
 // writes without a journal must tear; a lying disk must lose acknowledged pages.
 //
 // Mandatory under UNTORN_REQUIRE_FS=1, like test/crash.test.ts.
-import { beforeAll, describe, expect, it } from 'vitest';
-import { crashLabReady, runCrashLab, SUITE_TIMEOUT } from './helpers/crash-lab';
+import { expect, it } from 'vitest';
+import { describeCrashLab, type LabReport } from './helpers/crash-lab';
 
 interface Scenario {
   name: string;
@@ -32,11 +32,7 @@ interface Scenario {
   kept: string[];
 }
 
-interface Report {
-  states: number;
-  seed: number;
-  statesPerMinute: number;
-  scenarios: Scenario[];
+interface Report extends LabReport<Scenario> {
   recordings: {
     name: string;
     pageWrites: number;
@@ -50,124 +46,108 @@ interface Report {
       batches: Record<string, number>;
     };
   }[];
-  failures: string[];
-  keptDir: string | null;
 }
 
 // By kind weight: ~230 states for each of the three journal scenarios, ~230
 // for the unjournaled control, ~75 on a lying disk.
 const STATES = 1000;
-const ready = crashLabReady('the journal crash lab');
-
-describe.skipIf(!ready)('crash lab: journals under simulated power loss', () => {
-  let report: Report;
-  let exitCode: number;
-
-  beforeAll(async () => {
-    ({ report, exitCode } = await runCrashLab<Report>(STATES, 'journal'));
-    const line = (s: Scenario) =>
-      `${s.name}: ${s.states} states, ${s.ok} ok, ${s.torn} torn, ${s.lost} lost, ${s.corrupt} corrupt, ${s.mountFailures} mount failures, ${s.openFailures} open failures; model tore ${s.tears.data} page writes (${s.tears.dataShown} shown, ${s.tears.dataFresh} more of grown pages read back absent), ${s.tears.dblwr} journal-file writes, ${s.tears.log} log records; replay restored ${s.recovery.pagesRestored} pages`;
-    console.log(
-      `journal crash lab, seed ${report.seed} (UNTORN_CRASH_SEED=${report.seed} redraws these states), ${report.states} states at ${report.statesPerMinute}/min:\n${report.scenarios.map(line).join('\n')}`,
-    );
-  }, SUITE_TIMEOUT + 10_000);
-
-  const of = (kind: Scenario['kind']) => report.scenarios.filter((s) => s.kind === kind);
-
-  it('records the journal runs and their control, every batch style, with marks and flushes', () => {
-    expect(report.states).toBeGreaterThanOrEqual(1000);
-    expect(report.recordings.map((r) => r.name).sort()).toEqual([
-      'journal atomic xfs4k',
-      'journal doublewrite ext4',
-      'journal doublewrite xfs4k',
-      'unjournaled plain xfs4k',
-    ]);
-    for (const r of report.recordings) {
-      expect(r.log.api, r.name).toBe(
-        r.name.startsWith('journal') ? `journal-${r.name.split(' ')[1]}` : 'journal-plain',
-      );
-      // 16 batches of three to six writes, in five styles.
-      expect(r.pageWrites, r.name).toBeGreaterThanOrEqual(48);
-      expect(Object.keys(r.log.batches).sort(), r.name).toEqual([
-        'async commit',
-        'async datasync',
-        'concurrent commit',
-        'sync commitSync',
-        'sync datasyncSync',
+describeCrashLab<Scenario, Report>(
+  {
+    what: 'the journal crash lab',
+    title: 'crash lab: journals under simulated power loss',
+    states: STATES,
+    scenarios: 'journal',
+    line: (s) =>
+      `${s.name}: ${s.states} states, ${s.ok} ok, ${s.torn} torn, ${s.lost} lost, ${s.corrupt} corrupt, ${s.mountFailures} mount failures, ${s.openFailures} open failures; model tore ${s.tears.data} page writes (${s.tears.dataShown} shown, ${s.tears.dataFresh} more of grown pages read back absent), ${s.tears.dblwr} journal-file writes, ${s.tears.log} log records; replay restored ${s.recovery.pagesRestored} pages`,
+  },
+  (lab) => {
+    it('records the journal runs and their control, every batch style, with marks and flushes', () => {
+      expect(lab.report.states).toBeGreaterThanOrEqual(1000);
+      expect(lab.report.recordings.map((r) => r.name).sort()).toEqual([
+        'journal atomic xfs4k',
+        'journal doublewrite ext4',
+        'journal doublewrite xfs4k',
+        'unjournaled plain xfs4k',
       ]);
-      expect(r.log.data, r.name).toBeGreaterThanOrEqual(16);
-      expect(r.log.flushes, r.name).toBeGreaterThanOrEqual(16);
-      // The journal's own writes are told apart (by its extents), so that they are torn too.
-      if (r.name.includes('doublewrite')) expect(r.log.dblwr, r.name).toBeGreaterThanOrEqual(16);
-      else expect(r.log.dblwr, r.name).toBe(0);
-    }
-  });
-
-  it('doublewrite (XFS, ext4) and atomic (XFS): every page of every file whole, every acknowledged commit there', () => {
-    const proof = of('journal');
-    expect(proof.map((s) => s.name).sort()).toEqual([
-      'journal atomic xfs4k',
-      'journal doublewrite ext4',
-      'journal doublewrite xfs4k',
-    ]);
-    for (const s of proof) {
-      expect(s.states, s.name).toBeGreaterThanOrEqual(200);
-      expect({
-        name: s.name,
-        torn: s.torn,
-        lost: s.lost,
-        corrupt: s.corrupt,
-        mountFailures: s.mountFailures,
-        openFailures: s.openFailures,
-        examples: s.examples,
-      }).toEqual({ name: s.name, torn: 0, lost: 0, corrupt: 0, mountFailures: 0, openFailures: 0, examples: [] });
-      expect(s.ok + s.replayMismatches, s.name).toBe(s.states);
-      // While the model tore the page writes (and the journal's, and the log).
-      expect(s.tears.data, s.name).toBeGreaterThanOrEqual(10);
-      if (s.name.includes('doublewrite')) {
-        expect(s.tears.dblwr, s.name).toBeGreaterThanOrEqual(5);
-        // The replay did the work: pages were written in place again from the journal.
-        expect(s.recovery.pagesRestored, s.name).toBeGreaterThan(0);
+      for (const r of lab.report.recordings) {
+        expect(r.log.api, r.name).toBe(
+          r.name.startsWith('journal') ? `journal-${r.name.split(' ')[1]}` : 'journal-plain',
+        );
+        // 16 batches of three to six writes, in five styles.
+        expect(r.pageWrites, r.name).toBeGreaterThanOrEqual(48);
+        expect(Object.keys(r.log.batches).sort(), r.name).toEqual([
+          'async commit',
+          'async datasync',
+          'concurrent commit',
+          'sync commitSync',
+          'sync datasyncSync',
+        ]);
+        expect(r.log.data, r.name).toBeGreaterThanOrEqual(16);
+        expect(r.log.flushes, r.name).toBeGreaterThanOrEqual(16);
+        // The journal's own writes are told apart (by its extents), so that they are torn too.
+        if (r.name.includes('doublewrite')) expect(r.log.dblwr, r.name).toBeGreaterThanOrEqual(16);
+        else expect(r.log.dblwr, r.name).toBe(0);
       }
-      if (s.name.includes('xfs')) expect(s.tears.log, s.name).toBeGreaterThanOrEqual(5);
-    }
-  });
-
-  it('control: the same writes without a journal tear, and the checker says so', () => {
-    const control = of('journal-control');
-    expect(control.map((s) => s.name)).toEqual(['unjournaled plain xfs4k']);
-    for (const s of control) {
-      expect(s.tears.data, s.name).toBeGreaterThanOrEqual(10);
-      // Every state in which the model tore a page write shows that page torn.
-      expect(s.tears.dataShown, s.name).toBe(s.tears.data);
-      expect(s.torn, s.name).toBeGreaterThan(0);
-      expect({ lost: s.lost, corrupt: s.corrupt, mountFailures: s.mountFailures }).toEqual({
-        lost: 0,
-        corrupt: 0,
-        mountFailures: 0,
-      });
-    }
-  });
-
-  it("control: on a lying disk (flushes dropped) the checker sees the journal's acknowledged pages lost", () => {
-    const lying = of('journal-lying');
-    expect(lying.map((s) => s.name)).toEqual(['lying-disk journal doublewrite xfs4k']);
-    for (const s of lying) {
-      expect(s.states, s.name).toBeGreaterThanOrEqual(50);
-      expect(s.lost, s.name).toBeGreaterThan(0);
-      expect(s.lost + s.corrupt, s.name).toBeGreaterThanOrEqual(s.states / 4);
-    }
-  });
-
-  it('replays are reproducible', () => {
-    for (const s of report.scenarios) expect(s.replayMismatches, s.name).toBeLessThanOrEqual(s.states / 100);
-  });
-
-  it("the runner's own verdict agrees: exit 0, no failures, nothing kept", () => {
-    expect({ exitCode, failures: report.failures, keptDir: report.keptDir }).toEqual({
-      exitCode: 0,
-      failures: [],
-      keptDir: null,
     });
-  });
-});
+
+    it('doublewrite (XFS, ext4) and atomic (XFS): every page of every file whole, every acknowledged commit there', () => {
+      const proof = lab.of('journal');
+      expect(proof.map((s) => s.name).sort()).toEqual([
+        'journal atomic xfs4k',
+        'journal doublewrite ext4',
+        'journal doublewrite xfs4k',
+      ]);
+      for (const s of proof) {
+        expect(s.states, s.name).toBeGreaterThanOrEqual(200);
+        expect({
+          name: s.name,
+          torn: s.torn,
+          lost: s.lost,
+          corrupt: s.corrupt,
+          mountFailures: s.mountFailures,
+          openFailures: s.openFailures,
+          examples: s.examples,
+        }).toEqual({ name: s.name, torn: 0, lost: 0, corrupt: 0, mountFailures: 0, openFailures: 0, examples: [] });
+        expect(s.ok + s.replayMismatches, s.name).toBe(s.states);
+        // While the model tore the page writes (and the journal's, and the log).
+        expect(s.tears.data, s.name).toBeGreaterThanOrEqual(10);
+        if (s.name.includes('doublewrite')) {
+          expect(s.tears.dblwr, s.name).toBeGreaterThanOrEqual(5);
+          // The replay did the work: pages were written in place again from the journal.
+          expect(s.recovery.pagesRestored, s.name).toBeGreaterThan(0);
+        }
+        if (s.name.includes('xfs')) expect(s.tears.log, s.name).toBeGreaterThanOrEqual(5);
+      }
+    });
+
+    it('control: the same writes without a journal tear, and the checker says so', () => {
+      const control = lab.of('journal-control');
+      expect(control.map((s) => s.name)).toEqual(['unjournaled plain xfs4k']);
+      for (const s of control) {
+        expect(s.tears.data, s.name).toBeGreaterThanOrEqual(10);
+        // Every state in which the model tore a page write shows that page torn.
+        expect(s.tears.dataShown, s.name).toBe(s.tears.data);
+        expect(s.torn, s.name).toBeGreaterThan(0);
+        expect({ lost: s.lost, corrupt: s.corrupt, mountFailures: s.mountFailures }).toEqual({
+          lost: 0,
+          corrupt: 0,
+          mountFailures: 0,
+        });
+      }
+    });
+
+    it("control: on a lying disk (flushes dropped) the checker sees the journal's acknowledged pages lost", () => {
+      const lying = lab.of('journal-lying');
+      expect(lying.map((s) => s.name)).toEqual(['lying-disk journal doublewrite xfs4k']);
+      for (const s of lying) {
+        expect(s.states, s.name).toBeGreaterThanOrEqual(50);
+        expect(s.lost, s.name).toBeGreaterThan(0);
+        expect(s.lost + s.corrupt, s.name).toBeGreaterThanOrEqual(s.states / 4);
+      }
+    });
+
+    it('replays are reproducible', () => {
+      for (const s of lab.report.scenarios) expect(s.replayMismatches, s.name).toBeLessThanOrEqual(s.states / 100);
+    });
+  },
+);

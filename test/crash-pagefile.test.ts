@@ -10,8 +10,8 @@
 // detected (ERR_PAGE_CORRUPT), corrupt.
 //
 // Mandatory under UNTORN_REQUIRE_FS=1, like test/crash.test.ts.
-import { beforeAll, describe, expect, it } from 'vitest';
-import { crashLabReady, runCrashLab, SUITE_TIMEOUT } from './helpers/crash-lab';
+import { expect, it } from 'vitest';
+import { describeCrashLab, type LabReport } from './helpers/crash-lab';
 
 interface Scenario {
   name: string;
@@ -32,148 +32,128 @@ interface Scenario {
   kept: string[];
 }
 
-interface Report {
-  states: number;
-  seed: number;
-  statesPerMinute: number;
-  scenarios: Scenario[];
+interface Report extends LabReport<Scenario> {
   recordings: {
     name: string;
     pageWrites: number;
     log: { writes: number; data: number; dblwr: number; log: number; flushes: number; marks: number; api: string };
   }[];
-  failures: string[];
-  keptDir: string | null;
 }
 
 // By kind weight: ~550 states for each of the three page file scenarios that
 // must recover everything, ~280 for each unprotected control, ~185 on a lying disk.
 const STATES = 2400;
-const ready = crashLabReady('the page file crash lab');
-
-describe.skipIf(!ready)('crash lab: page files under simulated power loss', () => {
-  let report: Report;
-  let exitCode: number;
-
-  beforeAll(async () => {
-    ({ report, exitCode } = await runCrashLab<Report>(STATES, 'pagefile'));
-    const line = (s: Scenario) =>
-      `${s.name}: ${s.states} states, ${s.ok} ok, ${s.torn} torn, ${s.lost} lost, ${s.corrupt} corrupt, ${s.detected} detected, ${s.mountFailures} mount failures, ${s.openFailures} open failures; model tore ${s.tears.data} page writes (${s.tears.dataShown} shown), ${s.tears.dblwr} doublewrite writes, ${s.tears.log} log records; recovery restored ${s.recovery.pagesRestored} pages`;
-    console.log(
-      `page file crash lab, seed ${report.seed} (UNTORN_CRASH_SEED=${report.seed} redraws these states), ${report.states} states at ${report.statesPerMinute}/min:\n${report.scenarios.map(line).join('\n')}`,
-    );
-  }, SUITE_TIMEOUT + 10_000);
-
-  const of = (kind: Scenario['kind']) => report.scenarios.filter((s) => s.kind === kind);
-
-  it('records a page file run per strategy and filesystem, with its marks and flushes', () => {
-    expect(report.recordings.map((r) => r.name).sort()).toEqual([
-      'pagefile atomic xfs4k',
-      'pagefile doublewrite ext4',
-      'pagefile doublewrite xfs4k',
-      'pagefile unprotected ext4',
-      'pagefile unprotected xfs4k',
-    ]);
-    for (const r of report.recordings) {
-      const strategy = r.name.split(' ')[1];
-      expect(r.log.api, r.name).toBe(`pagefile-${strategy}`);
-      // 12 rounds of one to three calls of one to six pages.
-      expect(r.pageWrites, r.name).toBeGreaterThanOrEqual(12);
-      expect(r.log.data, r.name).toBeGreaterThanOrEqual(12);
-      // A flush at least for every round's last batch (recording also checked
-      // that every acknowledged call had a flush of its own in the log).
-      expect(r.log.flushes, r.name).toBeGreaterThanOrEqual(12);
-      // The doublewrite file's writes are told apart (by its extents), so that they are torn too.
-      if (strategy === 'doublewrite') expect(r.log.dblwr, r.name).toBeGreaterThanOrEqual(12);
-      else expect(r.log.dblwr, r.name).toBe(0);
-    }
-  });
-
-  it('doublewrite (XFS, ext4) and atomic (XFS): every page recovered, none torn, lost, corrupt or refused', () => {
-    const proof = of('pagefile');
-    expect(proof.map((s) => s.name).sort()).toEqual([
-      'pagefile atomic xfs4k',
-      'pagefile doublewrite ext4',
-      'pagefile doublewrite xfs4k',
-    ]);
-    for (const s of proof) {
-      expect(s.states, s.name).toBeGreaterThanOrEqual(300);
-      expect({
-        name: s.name,
-        torn: s.torn,
-        lost: s.lost,
-        corrupt: s.corrupt,
-        detected: s.detected,
-        mountFailures: s.mountFailures,
-        openFailures: s.openFailures,
-        examples: s.examples,
-      }).toEqual({
-        name: s.name,
-        torn: 0,
-        lost: 0,
-        corrupt: 0,
-        detected: 0,
-        mountFailures: 0,
-        openFailures: 0,
-        examples: [],
-      });
-      expect(s.ok + s.replayMismatches, s.name).toBe(s.states);
-      // While the model tore the page writes (and the copies, and the log).
-      expect(s.tears.data, s.name).toBeGreaterThanOrEqual(10);
-      if (s.name.includes('doublewrite')) {
-        expect(s.tears.dblwr, s.name).toBeGreaterThanOrEqual(10);
-        // Recovery did the work: pages were restored from their copies.
-        expect(s.recovery.pagesRestored, s.name).toBeGreaterThan(0);
+describeCrashLab<Scenario, Report>(
+  {
+    what: 'the page file crash lab',
+    title: 'crash lab: page files under simulated power loss',
+    states: STATES,
+    scenarios: 'pagefile',
+    line: (s) =>
+      `${s.name}: ${s.states} states, ${s.ok} ok, ${s.torn} torn, ${s.lost} lost, ${s.corrupt} corrupt, ${s.detected} detected, ${s.mountFailures} mount failures, ${s.openFailures} open failures; model tore ${s.tears.data} page writes (${s.tears.dataShown} shown), ${s.tears.dblwr} doublewrite writes, ${s.tears.log} log records; recovery restored ${s.recovery.pagesRestored} pages`,
+  },
+  (lab) => {
+    it('records a page file run per strategy and filesystem, with its marks and flushes', () => {
+      expect(lab.report.recordings.map((r) => r.name).sort()).toEqual([
+        'pagefile atomic xfs4k',
+        'pagefile doublewrite ext4',
+        'pagefile doublewrite xfs4k',
+        'pagefile unprotected ext4',
+        'pagefile unprotected xfs4k',
+      ]);
+      for (const r of lab.report.recordings) {
+        const strategy = r.name.split(' ')[1];
+        expect(r.log.api, r.name).toBe(`pagefile-${strategy}`);
+        // 12 rounds of one to three calls of one to six pages.
+        expect(r.pageWrites, r.name).toBeGreaterThanOrEqual(12);
+        expect(r.log.data, r.name).toBeGreaterThanOrEqual(12);
+        // A flush at least for every round's last batch (recording also checked
+        // that every acknowledged call had a flush of its own in the log).
+        expect(r.log.flushes, r.name).toBeGreaterThanOrEqual(12);
+        // The doublewrite file's writes are told apart (by its extents), so that they are torn too.
+        if (strategy === 'doublewrite') expect(r.log.dblwr, r.name).toBeGreaterThanOrEqual(12);
+        else expect(r.log.dblwr, r.name).toBe(0);
       }
-      if (s.name.includes('xfs')) expect(s.tears.log, s.name).toBeGreaterThanOrEqual(5);
-    }
-  });
-
-  it('control: unprotected page files detect every torn page write and never return one', () => {
-    const control = of('pagefile-control');
-    expect(control.map((s) => s.name).sort()).toEqual(['pagefile unprotected ext4', 'pagefile unprotected xfs4k']);
-    for (const s of control) {
-      expect(s.tears.data, s.name).toBeGreaterThanOrEqual(10);
-      // Every state in which the model tore a page write shows that page refused.
-      expect(s.tears.dataShown, s.name).toBe(s.tears.data);
-      expect(s.detected, s.name).toBeGreaterThanOrEqual(s.tears.data);
-      expect({
-        name: s.name,
-        torn: s.torn,
-        lost: s.lost,
-        corrupt: s.corrupt,
-        mountFailures: s.mountFailures,
-        openFailures: s.openFailures,
-      }).toEqual({
-        name: s.name,
-        torn: 0,
-        lost: 0,
-        corrupt: 0,
-        mountFailures: 0,
-        openFailures: 0,
-      });
-      expect(s.pages.torn, s.name).toBe(0);
-    }
-  });
-
-  it("control: on a lying disk (flushes dropped) the checker sees the page file's acknowledged pages lost", () => {
-    const lying = of('pagefile-lying');
-    expect(lying.map((s) => s.name)).toEqual(['lying-disk pagefile doublewrite xfs4k']);
-    for (const s of lying) {
-      expect(s.states, s.name).toBeGreaterThanOrEqual(50);
-      expect(s.lost + s.corrupt, s.name).toBeGreaterThanOrEqual(s.states / 4);
-    }
-  });
-
-  it('replays are reproducible', () => {
-    for (const s of report.scenarios) expect(s.replayMismatches, s.name).toBeLessThanOrEqual(s.states / 100);
-  });
-
-  it("the runner's own verdict agrees: exit 0, no failures, nothing kept", () => {
-    expect({ exitCode, failures: report.failures, keptDir: report.keptDir }).toEqual({
-      exitCode: 0,
-      failures: [],
-      keptDir: null,
     });
-  });
-});
+
+    it('doublewrite (XFS, ext4) and atomic (XFS): every page recovered, none torn, lost, corrupt or refused', () => {
+      const proof = lab.of('pagefile');
+      expect(proof.map((s) => s.name).sort()).toEqual([
+        'pagefile atomic xfs4k',
+        'pagefile doublewrite ext4',
+        'pagefile doublewrite xfs4k',
+      ]);
+      for (const s of proof) {
+        expect(s.states, s.name).toBeGreaterThanOrEqual(300);
+        expect({
+          name: s.name,
+          torn: s.torn,
+          lost: s.lost,
+          corrupt: s.corrupt,
+          detected: s.detected,
+          mountFailures: s.mountFailures,
+          openFailures: s.openFailures,
+          examples: s.examples,
+        }).toEqual({
+          name: s.name,
+          torn: 0,
+          lost: 0,
+          corrupt: 0,
+          detected: 0,
+          mountFailures: 0,
+          openFailures: 0,
+          examples: [],
+        });
+        expect(s.ok + s.replayMismatches, s.name).toBe(s.states);
+        // While the model tore the page writes (and the copies, and the log).
+        expect(s.tears.data, s.name).toBeGreaterThanOrEqual(10);
+        if (s.name.includes('doublewrite')) {
+          expect(s.tears.dblwr, s.name).toBeGreaterThanOrEqual(10);
+          // Recovery did the work: pages were restored from their copies.
+          expect(s.recovery.pagesRestored, s.name).toBeGreaterThan(0);
+        }
+        if (s.name.includes('xfs')) expect(s.tears.log, s.name).toBeGreaterThanOrEqual(5);
+      }
+    });
+
+    it('control: unprotected page files detect every torn page write and never return one', () => {
+      const control = lab.of('pagefile-control');
+      expect(control.map((s) => s.name).sort()).toEqual(['pagefile unprotected ext4', 'pagefile unprotected xfs4k']);
+      for (const s of control) {
+        expect(s.tears.data, s.name).toBeGreaterThanOrEqual(10);
+        // Every state in which the model tore a page write shows that page refused.
+        expect(s.tears.dataShown, s.name).toBe(s.tears.data);
+        expect(s.detected, s.name).toBeGreaterThanOrEqual(s.tears.data);
+        expect({
+          name: s.name,
+          torn: s.torn,
+          lost: s.lost,
+          corrupt: s.corrupt,
+          mountFailures: s.mountFailures,
+          openFailures: s.openFailures,
+        }).toEqual({
+          name: s.name,
+          torn: 0,
+          lost: 0,
+          corrupt: 0,
+          mountFailures: 0,
+          openFailures: 0,
+        });
+        expect(s.pages.torn, s.name).toBe(0);
+      }
+    });
+
+    it("control: on a lying disk (flushes dropped) the checker sees the page file's acknowledged pages lost", () => {
+      const lying = lab.of('pagefile-lying');
+      expect(lying.map((s) => s.name)).toEqual(['lying-disk pagefile doublewrite xfs4k']);
+      for (const s of lying) {
+        expect(s.states, s.name).toBeGreaterThanOrEqual(50);
+        expect(s.lost + s.corrupt, s.name).toBeGreaterThanOrEqual(s.states / 4);
+      }
+    });
+
+    it('replays are reproducible', () => {
+      for (const s of lab.report.scenarios) expect(s.replayMismatches, s.name).toBeLessThanOrEqual(s.states / 100);
+    });
+  },
+);

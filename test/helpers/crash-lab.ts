@@ -1,9 +1,10 @@
-// What test/crash.test.ts and test/crash-pagefile.test.ts share: whether the
-// crash lab can run here (and, under UNTORN_REQUIRE_FS=1, a failing test
-// when it cannot), and one run of `npm run crash -- --json` as a child.
+// What the crash lab's test files (test/crash*.test.ts) share: whether the
+// lab can run here (and, under UNTORN_REQUIRE_FS=1, a failing test when it
+// cannot), one run of `npm run crash -- --json` as a child, and the suite
+// around their tests (describeCrashLab).
 import { execFile } from 'node:child_process';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 // @ts-expect-error: plain .mjs without types, shared with `npm run crash`
 import { missingPrerequisites } from '../crash/lab.mjs';
 
@@ -46,5 +47,66 @@ export function runCrashLab<R>(
         }
       },
     );
+  });
+}
+
+/** The fields of the lab's JSON report that every crash-lab test file reads. */
+export interface LabReport<S> {
+  states: number;
+  seed: number;
+  statesPerMinute: number;
+  recordMs: number;
+  replayMs: number;
+  scenarios: S[];
+  failures: string[];
+  keptDir: string | null;
+}
+
+/** One run of the lab, filled in before the suite's tests run. */
+export interface LabRun<S extends { kind: string }, R extends LabReport<S>> {
+  report: R;
+  exitCode: number;
+  /** The report's scenarios of one kind. */
+  of(kind: S['kind']): S[];
+}
+
+/**
+ * A crash-lab test file's suite: skipped loudly where the lab cannot run
+ * (crashLabReady), else one run of the lab before the tests `body` declares
+ * (they read `lab.report`), a line per scenario in the log, and last, the
+ * runner's own verdict.
+ */
+export function describeCrashLab<S extends { name: string; kind: string }, R extends LabReport<S>>(
+  options: {
+    what: string;
+    title: string;
+    states: number;
+    scenarios: string;
+    timeout?: number;
+    line: (s: S) => string;
+  },
+  body: (lab: LabRun<S, R>) => void,
+): void {
+  const ready = crashLabReady(options.what);
+  const timeout = options.timeout ?? SUITE_TIMEOUT;
+  describe.skipIf(!ready)(options.title, () => {
+    const lab = { of: (kind) => lab.report.scenarios.filter((s) => s.kind === kind) } as LabRun<S, R>;
+    beforeAll(async () => {
+      Object.assign(lab, await runCrashLab<R>(options.states, options.scenarios, timeout));
+      const r = lab.report;
+      console.log(
+        `${options.what}, seed ${r.seed} (UNTORN_CRASH_SEED=${r.seed} redraws these states), ${r.states} states at ${r.statesPerMinute}/min (recording ${Math.round(r.recordMs / 1000)} s, replay ${Math.round(r.replayMs / 1000)} s):\n${r.scenarios.map(options.line).join('\n')}`,
+      );
+    }, timeout + 10_000);
+
+    body(lab);
+
+    it("the runner's own verdict agrees: exit 0, no failures, nothing kept", () => {
+      expect({ exitCode: lab.exitCode, failures: lab.report.failures, keptDir: lab.report.keptDir }).toEqual({
+        exitCode: 0,
+        failures: [],
+        keptDir: null,
+      });
+    });
   });
 }
