@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { bytesNeeded, DEFAULTS, resolveBenchConfig, type BenchOptions } from '../lib/bench/options';
 import type { Strategy } from '../lib/bench/types';
+import { thrown } from './helpers/caught';
 
 const MiB = 1024 * 1024;
 
@@ -12,15 +13,6 @@ function codeOf(fn: () => unknown): string | undefined {
     return (err as { code?: string }).code;
   }
   return undefined;
-}
-
-function thrown(fn: () => unknown): Error {
-  try {
-    fn();
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected an error, got none');
 }
 
 describe('resolveBenchConfig', () => {

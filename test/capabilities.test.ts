@@ -7,6 +7,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { blockDeviceLimits, statAtomic, statAtomicSync, type AtomicWriteInfo } from '../dist/index.js';
 import { describeFs, fixture, tempPath, type Fixture, type FixtureName } from './helpers/filesystems';
+import { rejection, thrown } from './helpers/caught';
 
 const INFO_KEYS = [
   'blockSize',
@@ -66,23 +67,6 @@ async function allFour(file: string): Promise<AtomicWriteInfo[]> {
 }
 
 /** The error a promise rejects with; fails if it resolves. */
-async function rejection(promise: Promise<unknown>): Promise<NodeJS.ErrnoException> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as NodeJS.ErrnoException;
-  }
-  throw new Error('expected a rejection, got a value');
-}
-
-function thrown(fn: () => unknown): NodeJS.ErrnoException {
-  try {
-    fn();
-  } catch (err) {
-    return err as NodeJS.ErrnoException;
-  }
-  throw new Error('expected a throw, got a value');
-}
 
 // What each fixture must report. unitMax is only bounded (it depends on the
 // filesystem size and XFS's allocation groups): a power of two >= 64 KiB.

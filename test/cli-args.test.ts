@@ -9,17 +9,9 @@ import {
   parseSize,
   UsageError,
 } from '../lib/cli/args';
+import { thrown } from './helpers/caught';
 
 const MiB = 1024 * 1024;
-
-function thrown(fn: () => unknown): Error {
-  try {
-    fn();
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected an error, got none');
-}
 
 describe('parseSize', () => {
   it('takes bytes and binary units, in any case', () => {

@@ -10,6 +10,7 @@ import { binding } from '../dist/binding.js';
 import { BenchError, check, closedError, fsError, ProbeError, UntornError } from '../dist/errors.js';
 import { probe } from '../dist/probe/probe.js';
 import { describeFs, fixture, tempPath } from './helpers/filesystems';
+import { rejection, thrown } from './helpers/caught';
 
 const EOPNOTSUPP = 95;
 const INTERNAL_FRAME = /[\\/](?:dist|lib)[\\/](?:errors|validate)\.[jt]s:\d+/;
@@ -19,24 +20,6 @@ function firstFrame(err: unknown): string {
   const frame = ((err as Error).stack ?? '').split('\n').find((line) => /^\s+at /.test(line));
   if (frame === undefined) throw new Error(`no stack frame in ${(err as Error).stack}`);
   return frame;
-}
-
-function thrown(fn: () => unknown): Error & { code?: string } {
-  try {
-    fn();
-  } catch (err) {
-    return err as Error & { code?: string };
-  }
-  throw new Error('expected an error, got none');
-}
-
-async function rejection(promise: Promise<unknown>): Promise<Error & { code?: string }> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as Error & { code?: string };
-  }
-  throw new Error('expected a rejection, got a value');
 }
 
 describe('EOPNOTSUPP', () => {

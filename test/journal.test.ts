@@ -28,29 +28,10 @@ import { directIo } from '../dist/page-io.js';
 import type { PageIo, PageIoSystem } from '../dist/page-io.js';
 import { describeFs, fixture, tempPath, type FixtureName } from './helpers/filesystems';
 import { journalPage } from './helpers/journal-pages.mjs';
+import { rejection, thrown, type CodedError } from './helpers/caught';
 
 const ALL: FixtureName[] = ['xfs4k', 'xfs16k', 'ext4', 'tmpfs'];
 const CHILD = path.join(__dirname, 'workers', 'journal-child.mjs');
-
-type CodedError = Error & { code?: string; errno?: number; syscall?: string; path?: string };
-
-async function rejection(promise: Promise<unknown>): Promise<CodedError> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as CodedError;
-  }
-  throw new Error('expected a rejection, got a value');
-}
-
-function thrown(fn: () => unknown): CodedError {
-  try {
-    fn();
-  } catch (err) {
-    return err as CodedError;
-  }
-  throw new Error('expected a throw');
-}
 
 const page = journalPage;
 

@@ -19,29 +19,10 @@ import {
   type PageFileOptions,
 } from '../dist/index.js';
 import { describeFs, fixture, tempPath, type FixtureName } from './helpers/filesystems';
+import { rejection, thrown, type CodedError } from './helpers/caught';
 
 const ALL: FixtureName[] = ['xfs4k', 'xfs16k', 'ext4', 'tmpfs'];
 const WORKER = path.join(__dirname, 'workers', 'pagefile-writer.mjs');
-
-type CodedError = Error & { code?: string; page?: number; reason?: string; syscall?: string; errno?: number };
-
-async function rejection(promise: Promise<unknown>): Promise<CodedError> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as CodedError;
-  }
-  throw new Error('expected a rejection, got a value');
-}
-
-function thrown(fn: () => unknown): CodedError {
-  try {
-    fn();
-  } catch (err) {
-    return err as CodedError;
-  }
-  throw new Error('expected a throw');
-}
 
 /** A payload that names its page and version. */
 function payload(size: number, page: number, version: number): Buffer {

@@ -17,6 +17,7 @@ import { probe, ProbeError, type ProbeReport, type TrialRecord } from '../dist/p
 import { planTrials } from '../dist/probe/trial.js';
 import { assessStack, pagesLabel, type StackFacts } from '../dist/probe/verdict.js';
 import { describeFs, fixture, tempPath, type Fixture, type FixtureName } from './helpers/filesystems';
+import { rejection } from './helpers/caught';
 
 const CLI = path.resolve(__dirname, '../dist/cli/main.js');
 const execFileAsync = promisify(execFile);
@@ -81,15 +82,6 @@ async function newFileInfo(dir: string): Promise<AtomicWriteInfo> {
 
 /** The loop device's own sysfs folder, read independently of the library. */
 const loopSysfs = (fx: Fixture) => `/sys/block/${path.basename(fx.device!)}`;
-
-async function rejection(promise: Promise<unknown>): Promise<Error & { code?: string }> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as Error & { code?: string };
-  }
-  throw new Error('expected a rejection, got a value');
-}
 
 /** Whether statx's limits allow this write: the kernel's checks (docs/kernel.md), done by the test itself. */
 function statxAllows(info: AtomicWriteInfo, t: TrialRecord): boolean {
