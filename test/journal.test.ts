@@ -35,6 +35,18 @@ const CHILD = path.join(__dirname, 'workers', 'journal-child.mjs');
 
 const page = journalPage;
 
+/** The real I/O system, with the file at `path` wrapped by `wrap` when opened (sync or async). */
+function wrapOpen(path: string, wrap: (io: PageIo) => PageIo): PageIoSystem {
+  return {
+    ...directIo,
+    open: (p, write, create, mode) => {
+      const step = directIo.open(p, write, create, mode);
+      if (p !== path) return step;
+      return { sync: () => wrap(step.sync()), async: async () => wrap(await step.async()) };
+    },
+  };
+}
+
 const dirs: string[] = [];
 const journals: Journal[] = [];
 afterEach(async () => {
@@ -95,14 +107,7 @@ function countingSystem(journalPath: string): { system: PageIoSystem; batches: n
         return typeof value === 'function' ? value.bind(target) : value;
       },
     });
-  const system: PageIoSystem = {
-    ...directIo,
-    open: (p, write, create, mode) => {
-      const step = directIo.open(p, write, create, mode);
-      if (p !== journalPath) return step;
-      return { sync: () => wrap(step.sync()), async: async () => wrap(await step.async()) };
-    },
-  };
+  const system = wrapOpen(journalPath, wrap);
   return {
     system,
     batches: seen.batches,
@@ -149,14 +154,7 @@ function gatedSystem(gatedPath: string) {
         return typeof value === 'function' ? value.bind(target) : value;
       },
     });
-  const system: PageIoSystem = {
-    ...directIo,
-    open: (p, write, create, mode) => {
-      const step = directIo.open(p, write, create, mode);
-      if (p !== gatedPath) return step;
-      return { sync: () => wrap(step.sync()), async: async () => wrap(await step.async()) };
-    },
-  };
+  const system = wrapOpen(gatedPath, wrap);
   const hold = (kind: Kind) => {
     let release!: () => void;
     let arrived!: () => void;
